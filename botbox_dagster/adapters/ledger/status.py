@@ -1,0 +1,99 @@
+"""The fleet summary behind ``botbox status`` and the fleet-status asset."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botbox_dagster.adapters.ledger.controls import PAUSE_ALL
+
+
+class StatusQueries:
+    """Read-only summaries. Mixed into :class:`LedgerStore`."""
+
+    run: Any
+
+    def fleet_summary(self, *, now: datetime | None = None) -> dict[str, Any]:
+        """Bots by status, last hour's signals and trades, queue, positions, exchange health."""
+        now = now or datetime.now(UTC)
+        hour_ago = now - timedelta(hours=1)
+
+        def work(conn: Any) -> dict[str, Any]:
+            def counts(sql: str, params: list[Any] | None = None) -> dict[str, int]:
+                return {str(k): int(v) for k, v in conn.execute(sql, params or []).fetchall()}
+
+            bots = counts("SELECT status, count(*) FROM bots GROUP BY status")
+            signals = counts(
+                "SELECT status, count(*) FROM signals WHERE evaluated_at >= ? GROUP BY status",
+                [hour_ago],
+            )
+            queue = counts("SELECT status, count(*) FROM trade_queue GROUP BY status")
+            trades = conn.execute(
+                "SELECT count(*) FROM orders WHERE status = 'FILLED' AND updated_at >= ?",
+                [hour_ago],
+            ).fetchone()[0]
+            positions = conn.execute(
+                "SELECT count(*), coalesce(sum(unrealized_pnl), 0) FROM positions "
+                "WHERE status = 'OPEN'"
+            ).fetchone()
+            realized = conn.execute(
+                "SELECT coalesce(sum(realized_pnl), 0) FROM positions WHERE status = 'CLOSED'"
+            ).fetchone()[0]
+            accounts = conn.execute(
+                "SELECT a.account, a.kind, a.venue, a.market_data, cb.state FROM exchange_accounts a "
+                "LEFT JOIN circuit_breakers cb ON cb.exchange = a.account ORDER BY a.account"
+            ).fetchall()
+            freshness = conn.execute(
+                "SELECT exchange, symbol, max(open_time) FROM candles WHERE timeframe = '1m' "
+                "GROUP BY exchange, symbol ORDER BY exchange, symbol"
+            ).fetchall()
+            pause = conn.execute(
+                "SELECT value, updated_by, updated_at FROM fleet_controls WHERE name = ?",
+                [PAUSE_ALL],
+            ).fetchone()
+            return {
+                "as_of": now.isoformat(),
+                "bots": {"total": sum(bots.values()), "by_status": bots},
+                "signals_last_hour": {"total": sum(signals.values()), "by_status": signals},
+                "trades_last_hour": int(trades),
+                "trade_queue": {"total": sum(queue.values()), "by_status": queue},
+                "positions": {
+                    "open": int(positions[0]),
+                    "unrealized_pnl": float(positions[1]),
+                    "realized_pnl": float(realized),
+                },
+                "exchanges": [
+                    {
+                        "account": a[0],
+                        "execution": a[1],
+                        "venue": a[2],
+                        "market_data": a[3],
+                        "circuit": json.loads(a[4]).get("state", "CLOSED") if a[4] else "CLOSED",
+                    }
+                    for a in accounts
+                ],
+                "market_data": [
+                    {
+                        "exchange": f[0],
+                        "symbol": f[1],
+                        "newest_candle": f[2].isoformat() if f[2] else None,
+                        "age_seconds": (now - f[2]).total_seconds() if f[2] else None,
+                    }
+                    for f in freshness
+                ],
+                "pause_all": _pause_state(pause, now),
+            }
+
+        return self.run(work)
+
+
+def _pause_state(row: Any, now: datetime) -> dict[str, Any]:
+    if row is None:
+        return {"paused": False}
+    value = json.loads(row[0])
+    until = value.get("until")
+    paused = bool(value.get("paused"))
+    if paused and until and datetime.fromisoformat(until) <= now:
+        paused = False
+    return {**value, "paused": paused, "by": row[1], "at": row[2].isoformat()}

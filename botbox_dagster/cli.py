@@ -1,0 +1,205 @@
+"""``botbox``: the operator's command line (fleet files, bot status, fleet summary, serving)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from botbox_dagster.adapters.fleet_file import load_fleet_file
+from botbox_dagster.adapters.ledger import LedgerBusyError, LedgerStore
+from botbox_dagster.domain.bots import BotStatus
+from botbox_dagster.domain.errors import ConfigErrors
+from botbox_dagster.settings import dagster_environment, load_settings
+
+EXIT_CONFIG = 2
+EXIT_NOT_FOUND = 3
+EXIT_BUSY = 4
+
+
+def _store() -> LedgerStore:
+    return LedgerStore(load_settings().ledger_path)
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def cmd_bots_load(args: argparse.Namespace) -> int:
+    try:
+        fleet = load_fleet_file(args.file)
+    except ConfigErrors as exc:
+        print(f"rejected {args.file}: nothing was written", file=sys.stderr)
+        for error in exc.errors:
+            print(f"  {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    report = _store().load_fleet(fleet)
+    print(
+        f"loaded {args.file}: {len(fleet.bots)} bots "
+        f"({len(report.added)} added, {len(report.updated)} updated, "
+        f"{len(report.unchanged)} unchanged), {len(report.strategies_changed)} strategies "
+        f"and {len(report.exchanges_changed)} exchanges changed"
+    )
+    return 0
+
+
+def cmd_bots_list(args: argparse.Namespace) -> int:
+    rows = _store().list_bots(include_deleted=args.all)
+    if args.json:
+        _print_json(
+            [
+                {
+                    "id": r.bot.id,
+                    "name": r.bot.name,
+                    "strategy": r.bot.strategy,
+                    "exchange": r.bot.exchange,
+                    "symbol": r.bot.symbol,
+                    "check_interval_minutes": r.bot.check_interval_minutes,
+                    "status": r.bot.status.value,
+                    "mode": r.bot.mode.value,
+                    "capital": r.bot.capital,
+                    "last_check_at": r.last_check_at,
+                    "status_reason": r.status_reason,
+                }
+                for r in rows
+            ]
+        )
+        return 0
+    header = f"{'ID':<24} {'STATUS':<8} {'MODE':<6} {'EXCHANGE':<12} {'SYMBOL':<14} {'EVERY':>5}  STRATEGY"
+    print(header)
+    for r in rows:
+        b = r.bot
+        print(
+            f"{b.id:<24} {b.status.value:<8} {b.mode.value:<6} {b.exchange:<12} {b.symbol:<14} "
+            f"{b.check_interval_minutes:>4}m  {b.strategy}"
+        )
+    return 0
+
+
+def _set_status(bot_id: str, status: BotStatus, reason: str) -> int:
+    row = _store().set_bot_status(bot_id, status, reason)
+    if row is None:
+        print(f"no bot {bot_id!r} (or it was removed)", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    print(f"{bot_id}: {status.value} ({reason})")
+    return 0
+
+
+def cmd_bots_pause(args: argparse.Namespace) -> int:
+    return _set_status(args.id, BotStatus.PAUSED, args.reason or "paused from the CLI")
+
+
+def cmd_bots_resume(args: argparse.Namespace) -> int:
+    return _set_status(args.id, BotStatus.ACTIVE, args.reason or "resumed from the CLI")
+
+
+def cmd_bots_remove(args: argparse.Namespace) -> int:
+    return _set_status(args.id, BotStatus.DELETED, args.reason or "removed from the CLI")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    summary = _store().fleet_summary()
+    if args.json:
+        _print_json(summary)
+        return 0
+    bots = summary["bots"]
+    print(f"bots: {bots['total']} ({_fmt(bots['by_status'])})")
+    pause = summary["pause_all"]
+    if pause.get("paused"):
+        print(f"FLEET PAUSED by {pause.get('by')} at {pause.get('at')}: {pause.get('reason')}")
+    sig = summary["signals_last_hour"]
+    print(f"signals, last hour: {sig['total']} ({_fmt(sig['by_status'])})")
+    print(f"trades filled, last hour: {summary['trades_last_hour']}")
+    queue = summary["trade_queue"]
+    print(f"trade queue: {queue['total']} ({_fmt(queue['by_status'])})")
+    pos = summary["positions"]
+    print(
+        f"open positions: {pos['open']}, unrealized P&L {pos['unrealized_pnl']:+.6f}, "
+        f"realized P&L {pos['realized_pnl']:+.6f}"
+    )
+    for ex in summary["exchanges"]:
+        print(
+            f"exchange {ex['account']}: {ex['venue']} ({ex['execution']} orders, "
+            f"{ex['market_data']} data), circuit {ex['circuit']}"
+        )
+    for md in summary["market_data"]:
+        age = md["age_seconds"]
+        print(f"  {md['exchange']} {md['symbol']}: newest candle {md['newest_candle']} ({age:.0f}s old)")
+    return 0
+
+
+def _fmt(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Replace this process with ``dagster dev`` on BotBox's instance (webserver + daemon)."""
+    env = {**os.environ, **dagster_environment()}
+    argv = [
+        "dagster",
+        "dev",
+        "-w",
+        _repo_file("workspace.yaml"),
+        "-h",
+        args.host,
+        "-p",
+        str(args.port),
+    ]
+    os.execvpe(argv[0], argv, env)
+    return 0  # pragma: no cover
+
+
+def _repo_file(name: str) -> str:
+    from botbox_dagster.settings import REPO_ROOT
+
+    return str(REPO_ROOT / name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="botbox", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    bots = sub.add_parser("bots", help="load, list, pause, resume and remove bots")
+    bots_sub = bots.add_subparsers(dest="bots_command", required=True)
+    load = bots_sub.add_parser("load", help="validate a fleet file and write it (all or nothing)")
+    load.add_argument("file")
+    load.set_defaults(func=cmd_bots_load)
+    lst = bots_sub.add_parser("list", help="list bots")
+    lst.add_argument("--json", action="store_true")
+    lst.add_argument("--all", action="store_true", help="include removed bots")
+    lst.set_defaults(func=cmd_bots_list)
+    for name, func, text in (
+        ("pause", cmd_bots_pause, "stop evaluating a bot (open positions stay protected)"),
+        ("resume", cmd_bots_resume, "make a paused bot ACTIVE again"),
+        ("remove", cmd_bots_remove, "mark a bot DELETED: it never trades again"),
+    ):
+        p = bots_sub.add_parser(name, help=text)
+        p.add_argument("id")
+        p.add_argument("--reason")
+        p.set_defaults(func=func)
+
+    status = sub.add_parser("status", help="fleet summary")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(func=cmd_status)
+
+    serve = sub.add_parser("serve", help="run the Dagster webserver and daemon on BotBox's instance")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    serve.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except LedgerBusyError as exc:
+        print(f"ledger busy: {exc}", file=sys.stderr)
+        return EXIT_BUSY
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
