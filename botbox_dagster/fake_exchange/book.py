@@ -119,15 +119,14 @@ class Book:
             raise mandatory("quantity")
         if qty < spec.lot_min or qty > spec.max_qty or qty % spec.step_size != 0:
             raise bad(-1013, "Filter failure: LOT_SIZE")
-        ref_price = price if otype == "LIMIT" else market_price
+        ref_price = price if otype == "LIMIT" and price is not None else market_price
         if qty * ref_price < spec.min_notional:
             raise bad(-1013, "Filter failure: NOTIONAL")
         marketable = otype == "MARKET" or (
             price is not None
             and (price >= market_price if side == "BUY" else price <= market_price)
         )
-        fill_price = market_price if marketable else ref_price
-        self._check_funds(spec, side, qty, fill_price if marketable else ref_price)
+        self._check_funds(spec, side, qty, market_price if marketable else ref_price)
         now = self._now_ms()
         order = Order(
             next(self._order_ids),

@@ -54,7 +54,7 @@ class Handler(BaseHTTPRequestHandler):
 
     @property
     def exchange(self) -> FakeExchange:
-        return self.server.exchange  # type: ignore[attr-defined,no-any-return]
+        return self.server.exchange  # type: ignore[attr-defined]
 
     def _serve(self, method: str) -> None:
         url = urlsplit(self.path)
@@ -70,7 +70,8 @@ class Handler(BaseHTTPRequestHandler):
         if raw_body and "json" not in (self.headers.get("Content-Type") or ""):
             params.update(parse_qsl(raw_body.decode()))
         mono, wall = time.monotonic(), time.time()
-        answer = self.exchange.answer(method, url.path, params, self.headers, self._wait)
+        headers_in = {k.upper(): v for k, v in self.headers.items()}
+        answer = self.exchange.answer(method, url.path, params, headers_in, self._wait)
         headers = {"X-MBX-USED-WEIGHT-1M": str(self.exchange.limiter.used_weight())}
         headers["X-MBX-USED-WEIGHT"] = headers["X-MBX-USED-WEIGHT-1M"]
         if method == "POST" and url.path == "/api/v3/order":

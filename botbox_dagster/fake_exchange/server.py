@@ -21,7 +21,7 @@ from botbox_dagster.fake_exchange.errors import BinanceError
 from botbox_dagster.fake_exchange.faults import Fault, FaultPlan
 from botbox_dagster.fake_exchange.handler import Answer, Handler
 from botbox_dagster.fake_exchange.limits import LimitConfig, RateLimiter, request_weight
-from botbox_dagster.fake_exchange.markets import MarketSpec, default_tick, symbol_entry
+from botbox_dagster.fake_exchange.markets import MarketSpec, default_tick, fmt, symbol_entry
 from botbox_dagster.fake_exchange.requests_log import RequestLog, RequestRecord
 
 MAINTENANCE = {"code": 1, "msg": "System is under maintenance."}
@@ -160,7 +160,7 @@ class FakeExchange:
         """Free and locked amounts per asset, as strings."""
         with self.lock:
             return {
-                a: {"free": str(b.free), "locked": str(b.locked)}
+                a: {"free": fmt(b.free), "locked": fmt(b.locked)}
                 for a, b in self.book.balances.items()
             }
 

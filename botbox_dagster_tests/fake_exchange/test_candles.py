@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def test_loop_repeats_the_recording(eth_csv: Path) -> None:
     later = NOW + 10 * FIVE_MIN
     bars = feed.klines(FIVE_MIN, later, limit=11)
     assert [b.close for b in bars[1:]] == [b.close for b in recorded[:10]]
-    assert all(b.open_time - a.open_time == FIVE_MIN for a, b in zip(bars, bars[1:], strict=False))
+    assert all(b.open_time - a.open_time == FIVE_MIN for a, b in itertools.pairwise(bars))
 
 
 def test_hour_bars_aggregate_the_five_minute_bars(eth_csv: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import ccxt
@@ -49,9 +50,7 @@ def test_fetch_ohlcv_pages_beyond_1000_rows_and_ends_with_the_forming_candle(
         cursor = page[-1][0] + 1
     assert len(rows) == 1500
     opens = [r[0] for r in rows]
-    assert opens[0] == since and all(
-        b - a == FIVE_MIN for a, b in zip(opens, opens[1:], strict=False)
-    )
+    assert opens[0] == since and all(b - a == FIVE_MIN for a, b in itertools.pairwise(opens))
     assert opens[-1] <= now < opens[-1] + FIVE_MIN  # the forming candle, as on Binance
     assert [r.path for r in fx.requests()].count("/api/v3/klines") == 2
     default = client.fetch_ohlcv("ETH/BTC", "5m")
