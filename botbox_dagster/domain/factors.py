@@ -33,7 +33,7 @@ Problems = list[tuple[str, str]]
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """num/den where a zero denominator (flat market) gives 0 for 0 and ±inf otherwise."""
     num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out = num / den
     return np.where((den == 0) & (num == 0), 0.0, out)
 
@@ -236,6 +236,11 @@ class FactorDef:
     indicators: Callable[[Any], tuple[Indicator, ...]]
     score: Callable[[Columns, Any], tuple[np.ndarray, np.ndarray]]
     needs_funding: bool = False
+
+    def evaluate(self, cols: Columns, params: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``(value, score)``; overflow on absurd inputs saturates to ±1 without warnings."""
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return self.score(cols, params)
 
     def columns(self, params: Any) -> tuple[str, ...]:
         """Frame columns the factor reads (besides OHLCV and funding)."""

@@ -108,7 +108,7 @@ def _columns(
 
 
 def _factor_scores(spec: StrategySpec, cols: dict[str, np.ndarray]) -> dict[str, tuple]:
-    return {f.name: FACTORS[f.name].score(cols, f.params) for f in spec.active_factors}
+    return {f.name: FACTORS[f.name].evaluate(cols, f.params) for f in spec.active_factors}
 
 
 def score_frame(

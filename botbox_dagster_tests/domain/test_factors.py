@@ -99,5 +99,5 @@ def test_every_factor_stays_in_bounds(close, open_, level, other, scale) -> None
         params = factor.params_type()
         for i, col in enumerate(factor.columns(params)):
             cols.setdefault(col, a(abs(other) if "atr" in col or "sma" in col else level + i))
-        _, score = factor.score(cols, params)
+        _, score = factor.evaluate(cols, params)
         assert np.all((score >= -1) & (score <= 1) | np.isnan(score)), factor.name
