@@ -186,3 +186,21 @@ def test_signed_endpoints_need_credentials(fx: FakeExchange) -> None:
         urllib.request.urlopen(f"{fx.base_url}/api/v3/account?timestamp=1&signature=x", timeout=2)
     assert err.value.code == 401
     assert json.loads(err.value.read())["code"] == -2014
+
+
+def test_small_public_endpoints(fx: FakeExchange, client: ccxt.binance) -> None:
+    assert client.public_get_ping() == {}
+    assert abs(client.fetch_time() - fx.clock.now_ms()) < 5_000
+    prices = client.public_get_ticker_price()
+    assert {p["symbol"] for p in prices} == {"ETHBTC", "UNITTEST/BTC".replace("/", "")}
+    one = client.public_get_ticker_price({"symbol": "ETHBTC"})
+    assert float(one["price"]) == float(fx.price("ETH/BTC"))
+    fifteen = client.fetch_ohlcv("UNITTEST/BTC", "15m", limit=4)
+    assert [r[0] % 900_000 for r in fifteen] == [0, 0, 0, 0]
+
+
+def test_clock_advance_moves_the_forming_candle(fx: FakeExchange, client: ccxt.binance) -> None:
+    before = client.fetch_ohlcv("ETH/BTC", "5m", limit=1)[-1][0]
+    fx.clock.advance(FIVE_MIN)
+    after = client.fetch_ohlcv("ETH/BTC", "5m", limit=1)[-1][0]
+    assert after == before + FIVE_MIN
