@@ -13,7 +13,7 @@ from botbox_dagster.adapters.fleet_file import load_fleet_file
 from botbox_dagster.adapters.ledger import LedgerBusyError, LedgerStore
 from botbox_dagster.domain.bots import BotStatus
 from botbox_dagster.domain.errors import ConfigErrors
-from botbox_dagster.settings import dagster_environment, load_settings
+from botbox_dagster.settings import load_settings
 
 EXIT_CONFIG = 2
 EXIT_NOT_FOUND = 3
@@ -127,7 +127,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
     for md in summary["market_data"]:
         age = md["age_seconds"]
-        print(f"  {md['exchange']} {md['symbol']}: newest candle {md['newest_candle']} ({age:.0f}s old)")
+        print(
+            f"  {md['exchange']} {md['symbol']}: newest candle {md['newest_candle']} ({age:.0f}s old)"
+        )
     return 0
 
 
@@ -136,26 +138,22 @@ def _fmt(counts: dict[str, int]) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Replace this process with ``dagster dev`` on BotBox's instance (webserver + daemon)."""
-    env = {**os.environ, **dagster_environment()}
-    argv = [
-        "dagster",
-        "dev",
-        "-w",
-        _repo_file("workspace.yaml"),
-        "-h",
-        args.host,
-        "-p",
-        str(args.port),
-    ]
-    os.execvpe(argv[0], argv, env)
-    return 0  # pragma: no cover
+    from botbox_dagster.demo.run import serve
+
+    return serve(args.host, args.port)
 
 
-def _repo_file(name: str) -> str:
-    from botbox_dagster.settings import REPO_ROOT
+def cmd_demo(args: argparse.Namespace) -> int:
+    from botbox_dagster.demo.run import main as demo_main
 
-    return str(REPO_ROOT / name)
+    return demo_main(args.host, args.port)
+
+
+def cmd_demo_prepare(args: argparse.Namespace) -> int:
+    from botbox_dagster.demo.run import prepare
+
+    print(prepare(load_settings()))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,10 +183,16 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=cmd_status)
 
-    serve = sub.add_parser("serve", help="run the Dagster webserver and daemon on BotBox's instance")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
-    serve.set_defaults(func=cmd_serve)
+    for name, func, text in (
+        ("serve", cmd_serve, "run the Dagster webserver and daemon on BotBox's instance"),
+        ("demo", cmd_demo, "load the demo fleet and replay data, then serve (make demo)"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+        p.set_defaults(func=func)
+    prep = sub.add_parser("demo-prepare", help="write the demo recording and load the demo fleet")
+    prep.set_defaults(func=cmd_demo_prepare)
     return parser
 
 

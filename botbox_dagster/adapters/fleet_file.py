@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import yaml
 
 from botbox_dagster.domain.errors import ConfigError, ConfigErrors
 from botbox_dagster.domain.fleet import Fleet, parse_fleet
+from botbox_dagster.settings import load_settings
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 
@@ -42,7 +44,7 @@ def read_yaml(path: Path) -> Any:
     if size > MAX_FILE_BYTES:
         raise ConfigErrors([ConfigError(name, f"is {size} bytes, more than {MAX_FILE_BYTES}")])
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
     except yaml.YAMLError as exc:
         raise ConfigErrors([ConfigError(name, f"is not valid YAML: {exc}")]) from exc
     except UnicodeDecodeError as exc:
@@ -50,13 +52,22 @@ def read_yaml(path: Path) -> Any:
 
 
 def load_fleet_file(path: Path | str) -> Fleet:
-    """Read and validate a fleet file; relative replay folders resolve against the file."""
+    """Read and validate a fleet file.
+
+    In ``replay_dir``, ``${BOTBOX_HOME}`` names the state folder and a relative path resolves
+    against the fleet file's folder.
+    """
     path = Path(path)
     doc = read_yaml(path)
+    home = str(load_settings().home)
     if isinstance(doc, dict) and isinstance(doc.get("exchanges"), dict):
         for body in doc["exchanges"].values():
             if isinstance(body, dict) and isinstance(body.get("replay_dir"), str):
-                folder = Path(body["replay_dir"]).expanduser()
+                text = (
+                    body["replay_dir"].replace("${BOTBOX_HOME}", home).replace("$BOTBOX_HOME", home)
+                )
+                folder = Path(os.path.expandvars(text)).expanduser()
                 if not folder.is_absolute():
-                    body["replay_dir"] = str((path.parent / folder).resolve())
+                    folder = path.parent / folder
+                body["replay_dir"] = str(folder.resolve())
     return parse_fleet(doc, path.name)

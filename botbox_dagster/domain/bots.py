@@ -177,7 +177,9 @@ def parse_bot(raw: Any, where: str) -> tuple[Bot | None, list[ConfigError]]:
         errs.add("symbol", f"must be a market symbol like 'ETH/BTC', got {symbol!r}")
     status = _choice(errs, "status", raw.get("status", "ACTIVE"), BotStatus)
     mode = _choice(errs, "mode", raw.get("mode", "paper"), TradingMode)
-    capital = _number(errs, "capital", raw.get("capital", 1000.0), minimum=1e-9, maximum=MAX_CAPITAL)
+    capital = _number(
+        errs, "capital", raw.get("capital", 1000.0), minimum=1e-9, maximum=MAX_CAPITAL
+    )
     limits = parse_limits(errs, raw.get("limits"))
     name = raw.get("name", bot_id)
     if not isinstance(name, str) or not name.strip():

@@ -51,7 +51,9 @@ def _parse_strategies(
     if raw is None:
         return specs, errors
     if not isinstance(raw, dict):
-        return specs, [ConfigError(where, f"strategies must be a mapping of id to strategy, got {raw!r}")]
+        return specs, [
+            ConfigError(where, f"strategies must be a mapping of id to strategy, got {raw!r}")
+        ]
     for strategy_id, body in raw.items():
         label = f"{where}: strategy {strategy_id!r}"
         if not isinstance(strategy_id, str) or not strategy_id:
@@ -82,10 +84,14 @@ def _resolve_strategy(name: str, declared: dict[str, Any]) -> Any | None:
 def parse_fleet(doc: Any, where: str) -> Fleet:
     """Validate a parsed fleet document (``exchanges``, ``strategies``, ``bots``)."""
     if not isinstance(doc, dict):
-        raise ConfigErrors([ConfigError(where, "a fleet file must be a mapping with a 'bots' list")])
+        raise ConfigErrors(
+            [ConfigError(where, "a fleet file must be a mapping with a 'bots' list")]
+        )
     errors: list[ConfigError] = []
     for key in sorted(set(doc) - {"exchanges", "strategies", "bots"}):
-        errors.append(ConfigError(where, "is not a known section (exchanges, strategies, bots)", key))
+        errors.append(
+            ConfigError(where, "is not a known section (exchanges, strategies, bots)", key)
+        )
 
     exchanges: dict[str, ExchangeAccount] = {}
     raw_exchanges = doc.get("exchanges") or {}
@@ -107,7 +113,9 @@ def parse_fleet(doc: Any, where: str) -> Fleet:
         errors.append(ConfigError(where, f"must be a list of bots, got {raw_bots!r}", "bots"))
         raw_bots = []
     if len(raw_bots) > MAX_BOTS:
-        errors.append(ConfigError(where, f"holds {len(raw_bots)} bots, more than {MAX_BOTS}", "bots"))
+        errors.append(
+            ConfigError(where, f"holds {len(raw_bots)} bots, more than {MAX_BOTS}", "bots")
+        )
         raw_bots = []
     bots: list[Bot] = []
     seen: dict[str, int] = {}
@@ -118,7 +126,9 @@ def parse_fleet(doc: Any, where: str) -> Fleet:
             continue
         label = f"{where}: bot {bot.id!r}"
         if bot.id in seen:
-            errors.append(ConfigError(label, f"is declared twice (entries {seen[bot.id]} and {index})", "id"))
+            errors.append(
+                ConfigError(label, f"is declared twice (entries {seen[bot.id]} and {index})", "id")
+            )
             continue
         seen[bot.id] = index
         errors.extend(_check_references(bot, label, exchanges, strategies))
@@ -146,7 +156,11 @@ def _check_references(
     account = exchanges.get(bot.exchange)
     if account is None:
         known = ", ".join(sorted(exchanges)) or "none declared"
-        errors.append(ConfigError(label, f"names unknown exchange {bot.exchange!r} (known: {known})", "exchange"))
+        errors.append(
+            ConfigError(
+                label, f"names unknown exchange {bot.exchange!r} (known: {known})", "exchange"
+            )
+        )
     else:
         if account.markets and bot.symbol not in account.markets:
             errors.append(

@@ -57,7 +57,13 @@ def _bot_from_row(row: tuple[Any, ...]) -> BotRow:
         capital=row[8],
         limits=BotLimits(**limits),
     )
-    return BotRow(bot=bot, config_hash=row[10], last_check_at=row[11], status_reason=row[12], updated_at=row[13])
+    return BotRow(
+        bot=bot,
+        config_hash=row[10],
+        last_check_at=row[11],
+        status_reason=row[12],
+        updated_at=row[13],
+    )
 
 
 def _account_from_row(row: tuple[Any, ...]) -> ExchangeAccount:

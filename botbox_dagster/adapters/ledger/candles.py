@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 TIMEFRAME_MINUTES = {"1m": 1, "5m": 5, "15m": 15, "1h": 60}
+COLUMNS = ["open", "high", "low", "close", "volume"]
 
 
 class CandleTables:
@@ -36,28 +37,47 @@ class CandleTables:
         if frame.empty:
             return 0
         now = now or datetime.now(UTC)
-        rows = [
-            (exchange, symbol, timeframe, ts.to_pydatetime(), *map(float, vals), source, now)
-            for ts, vals in zip(
-                frame.index,
-                frame[["open", "high", "low", "close", "volume"]].itertuples(index=False),
-                strict=True,
-            )
-        ]
+        incoming = pd.DataFrame(
+            {
+                "exchange": exchange,
+                "symbol": symbol,
+                "timeframe": timeframe,
+                "open_time": frame.index,
+                **{col: frame[col].to_numpy(dtype=float) for col in COLUMNS},
+                "source": source,
+                "ingested_at": pd.Timestamp(now),
+            }
+        )
 
         def work(conn: Any) -> int:
-            conn.executemany(
-                "INSERT INTO candles (exchange, symbol, timeframe, open_time, open, high, low, "
-                "close, volume, source, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (exchange, symbol, timeframe, open_time) DO UPDATE SET "
-                "open = excluded.open, high = excluded.high, low = excluded.low, "
-                "close = excluded.close, volume = excluded.volume, source = excluded.source, "
-                "ingested_at = excluded.ingested_at",
-                rows,
-            )
-            return len(rows)
+            # One set-based statement: executemany would pay a round trip per bar.
+            conn.register("incoming_candles", incoming)
+            try:
+                conn.execute(
+                    "INSERT INTO candles (exchange, symbol, timeframe, open_time, open, high, low, "
+                    "close, volume, source, ingested_at) SELECT exchange, symbol, timeframe, "
+                    "open_time, open, high, low, close, volume, source, ingested_at "
+                    "FROM incoming_candles "
+                    "ON CONFLICT (exchange, symbol, timeframe, open_time) DO UPDATE SET "
+                    "open = excluded.open, high = excluded.high, low = excluded.low, "
+                    "close = excluded.close, volume = excluded.volume, source = excluded.source, "
+                    "ingested_at = excluded.ingested_at"
+                )
+            finally:
+                conn.unregister("incoming_candles")
+            return len(incoming)
 
         return self.run(work)
+
+    def latest_candle_times_all(self) -> dict[tuple[str, str, str], datetime]:
+        """Newest stored open time per (exchange, symbol, timeframe)."""
+        rows = self.run(
+            lambda c: c.execute(
+                "SELECT exchange, symbol, timeframe, max(open_time) FROM candles "
+                "GROUP BY exchange, symbol, timeframe"
+            ).fetchall()
+        )
+        return {(r[0], r[1], r[2]): r[3] for r in rows}
 
     def latest_candle_times(self, timeframe: str = "1m") -> dict[tuple[str, str], datetime]:
         """Newest stored open time per (exchange, symbol) for one timeframe."""
@@ -106,11 +126,12 @@ class CandleTables:
         symbol: str,
         timeframes: Sequence[str],
         *,
+        base_timeframe: str = "1m",
         start: datetime,
         end: datetime,
         now: datetime | None = None,
     ) -> dict[str, int]:
-        """Derive longer bars from stored 1m bars whose bucket lies in [start, end); idempotent.
+        """Derive longer bars from stored base bars whose bucket lies in [start, end); idempotent.
 
         Only buckets that end at or before ``end`` are built, so a bucket whose minutes are still
         forming is never written as closed.
@@ -127,14 +148,14 @@ class CandleTables:
                     "close, volume, source, ingested_at) "
                     f"SELECT exchange, symbol, ?, {bucket} AS b, arg_min(open, open_time), "
                     "max(high), min(low), arg_max(close, open_time), sum(volume), 'resampled', ? "
-                    "FROM candles WHERE exchange = ? AND symbol = ? AND timeframe = '1m' "
+                    "FROM candles WHERE exchange = ? AND symbol = ? AND timeframe = ? "
                     "AND open_time >= ? AND open_time < ? "
                     f"GROUP BY exchange, symbol, b HAVING b + INTERVAL '{minutes} minutes' <= ? "
                     "ON CONFLICT (exchange, symbol, timeframe, open_time) DO UPDATE SET "
                     "open = excluded.open, high = excluded.high, low = excluded.low, "
                     "close = excluded.close, volume = excluded.volume, "
                     "ingested_at = excluded.ingested_at",
-                    [tf, now, exchange, symbol, start, end, end],
+                    [tf, now, exchange, symbol, base_timeframe, start, end, end],
                 ).fetchone()
                 written[tf] = int(result[0]) if result else 0
             return written

@@ -10,6 +10,7 @@ up to a bounded wait after which :class:`LedgerBusyError` names the file and the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -130,10 +131,8 @@ class DuckDBConnector:
                 result = work(conn)
                 conn.execute("COMMIT")
             except BaseException:
-                try:
+                with contextlib.suppress(duckdb.Error):
                     conn.execute("ROLLBACK")
-                except duckdb.Error:
-                    pass
                 raise
             return result
         finally:

@@ -41,3 +41,63 @@ class ControlTables:
                 [name, json.dumps(value, sort_keys=True, default=str), by, now],
             )
         )
+
+
+class LimiterTables:
+    """Rate-limit bucket rows, read and written in one transaction. Mixed into LedgerStore."""
+
+    run: Any
+
+    def update_buckets(
+        self,
+        account: str,
+        update: Any,
+        *,
+        now: datetime | None = None,
+        call: tuple[str, int, str, str | None] | None = None,
+    ) -> Any:
+        """Apply ``update(states) -> (new_states, result, granted)`` atomically to the buckets.
+
+        ``states`` maps bucket name to its stored row (dict) for this account. When ``call``
+        (purpose, weight, outcome, detail) is given and ``granted`` is true, the exchange call is
+        logged in ``exchange_calls`` in the same transaction.
+        """
+        now = now or datetime.now(UTC)
+
+        def work(conn: Any) -> Any:
+            rows = conn.execute(
+                "SELECT bucket, state FROM rate_limit_buckets WHERE account = ?", [account]
+            ).fetchall()
+            states = {r[0]: json.loads(r[1]) for r in rows}
+            new_states, result, granted = update(states)
+            for bucket, state in new_states.items():
+                if states.get(bucket) == state:
+                    continue
+                conn.execute(
+                    "INSERT INTO rate_limit_buckets (account, bucket, state, updated_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (account, bucket) DO UPDATE SET "
+                    "state = excluded.state, updated_at = excluded.updated_at",
+                    [account, bucket, json.dumps(state), now],
+                )
+            if call is not None and granted:
+                conn.execute(
+                    "INSERT INTO exchange_calls (account, purpose, weight, outcome, detail, "
+                    "called_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    [account, *call, now],
+                )
+            return result
+
+        return self.run(work)
+
+    def log_exchange_call(
+        self, account: str, purpose: str, weight: int, outcome: str, detail: str | None = None
+    ) -> None:
+        """Record an exchange call's outcome (429s, errors) for metrics and checks."""
+        now = datetime.now(UTC)
+        self.run(
+            lambda c: c.execute(
+                "INSERT INTO exchange_calls (account, purpose, weight, outcome, detail, called_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [account, purpose, weight, outcome, detail, now],
+            )
+        )

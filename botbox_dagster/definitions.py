@@ -1,0 +1,20 @@
+"""BotBox's Dagster definitions: assembled here, defined under ``defs/``."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from botbox_dagster.defs.market_data.assets import candles
+from botbox_dagster.defs.market_data.checks import candles_fresh
+from botbox_dagster.defs.market_data.jobs import market_data_job, market_data_schedule
+from botbox_dagster.defs.resources import default_resources
+
+defs = dg.Definitions(
+    assets=[candles],
+    asset_checks=[candles_fresh],
+    jobs=[market_data_job],
+    schedules=[market_data_schedule],
+    resources=default_resources(),
+    # Steps run in the run's own process: ~0.1 s a step instead of ~2 s for a spawned one.
+    executor=dg.in_process_executor,
+)

@@ -1,0 +1,52 @@
+"""The market-data job and its minute schedule."""
+
+import dagster as dg
+
+from botbox_dagster.defs.market_data.assets import candles
+from botbox_dagster.defs.market_data.partitions import daily_partitions
+
+SINGLETON_TAG = "botbox/singleton"
+
+market_data_job = dg.define_asset_job(
+    name="market_data_job",
+    selection=dg.AssetSelection.assets(candles),
+    partitions_def=daily_partitions,
+    description="Refresh candles (and run their freshness check) for every watched market.",
+    tags={SINGLETON_TAG: "market_data"},
+)
+
+_IN_PROGRESS = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+@dg.schedule(
+    cron_schedule="* * * * *",
+    job=market_data_job,
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+def market_data_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    """Every minute: refresh today's candle partition, fetching only bars closed since the last.
+
+    One run for all markets. If the previous minute's refresh is still running, this tick is
+    skipped (not queued), so slow exchanges never make refreshes pile up.
+    """
+    running = context.instance.get_run_records(
+        filters=dg.RunsFilter(
+            job_name=market_data_job.name,
+            statuses=_IN_PROGRESS,
+            tags={SINGLETON_TAG: "market_data"},
+        ),
+        limit=1,
+    )
+    if running:
+        return dg.SkipReason(f"refresh {running[0].dagster_run.run_id[:8]} still running")
+    tick = context.scheduled_execution_time
+    key = daily_partitions.get_partition_key_for_timestamp(tick.timestamp())
+    return dg.RunRequest(
+        partition_key=key, tags={SINGLETON_TAG: "market_data", "botbox/tick": tick.isoformat()}
+    )
