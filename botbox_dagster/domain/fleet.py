@@ -94,7 +94,8 @@ def parse_fleet(doc: Any, where: str) -> Fleet:
         )
 
     exchanges: dict[str, ExchangeAccount] = {}
-    raw_exchanges = doc.get("exchanges") or {}
+    raw_exchanges = doc.get("exchanges")
+    raw_exchanges = {} if raw_exchanges is None else raw_exchanges
     if not isinstance(raw_exchanges, dict):
         errors.append(ConfigError(where, "must be a mapping of account id to account", "exchanges"))
         raw_exchanges = {}

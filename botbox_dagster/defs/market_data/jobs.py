@@ -10,7 +10,6 @@ SINGLETON_TAG = "botbox/singleton"
 market_data_job = dg.define_asset_job(
     name="market_data_job",
     selection=dg.AssetSelection.assets(candles),
-    partitions_def=daily_partitions,
     description="Refresh candles (and run their freshness check) for every watched market.",
     tags={SINGLETON_TAG: "market_data"},
 )
@@ -28,6 +27,11 @@ _IN_PROGRESS = [
     job=market_data_job,
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
+    description=(
+        "Every minute: refresh today's candle partition with the bars closed since the last "
+        "refresh, one run for all markets. Skips (does not queue) while the previous refresh "
+        "is still running."
+    ),
 )
 def market_data_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
     """Every minute: refresh today's candle partition, fetching only bars closed since the last.

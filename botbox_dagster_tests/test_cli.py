@@ -1,0 +1,103 @@
+"""The ``botbox`` command, as an operator runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from botbox_dagster.cli import EXIT_CONFIG, EXIT_NOT_FOUND, main
+from botbox_dagster.demo.run import demo_fleet_file
+
+GOOD = """
+exchanges:
+  paper: {venue: binance, replay_dir: rec, markets: [ETH/USDT]}
+bots:
+  - {id: eth-scalper, strategy: scalping, exchange: paper, symbol: ETH/USDT, check_interval_minutes: 1}
+  - {id: eth-trend, strategy: trend_following, exchange: paper, symbol: ETH/USDT, check_interval_minutes: 15}
+"""
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("BOTBOX_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("BOTBOX_LEDGER", raising=False)
+    return tmp_path / "home"
+
+
+def test_load_list_pause_resume_status(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet = tmp_path / "bots.yaml"
+    fleet.write_text(GOOD)
+    assert main(["bots", "load", str(fleet)]) == 0
+    assert "2 bots (2 added, 0 updated, 0 unchanged)" in capsys.readouterr().out
+    assert main(["bots", "load", str(fleet)]) == 0
+    assert "(0 added, 0 updated, 2 unchanged)" in capsys.readouterr().out
+    assert (home / "botbox.duckdb").exists()
+
+    assert main(["bots", "pause", "eth-trend", "--reason", "news"]) == 0
+    assert main(["bots", "pause", "ghost"]) == EXIT_NOT_FOUND
+    capsys.readouterr()
+    assert main(["bots", "list", "--json"]) == 0
+    listed = {b["id"]: b for b in json.loads(capsys.readouterr().out)}
+    assert listed["eth-trend"]["status"] == "PAUSED"
+    assert listed["eth-trend"]["status_reason"] == "news"
+    assert main(["bots", "resume", "eth-trend"]) == 0
+    capsys.readouterr()
+
+    assert main(["status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["bots"] == {"total": 2, "by_status": {"ACTIVE": 2}}
+    assert status["trade_queue"]["total"] == 0
+
+
+def test_malformed_file_is_rejected_and_nothing_changes(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "bots.yaml"
+    good.write_text(GOOD)
+    assert main(["bots", "load", str(good)]) == 0
+    capsys.readouterr()
+    main(["bots", "list", "--json"])
+    before = capsys.readouterr().out
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        GOOD.replace("check_interval_minutes: 1}", "check_interval_minutes: 7}").replace(
+            "strategy: trend_following, exchange: paper",
+            "strategy: trend_following, exchange: paper, capital: 50",  # valid change, must not land
+        )
+    )
+    assert main(["bots", "load", str(bad)]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "rejected" in err
+    assert "nothing was written" in err
+    assert (
+        "bad.yaml: bot 'eth-scalper': check_interval_minutes must be one of 1, 5, 15, 60, got 7"
+        in err
+    )
+    main(["bots", "list", "--json"])
+    assert capsys.readouterr().out == before
+
+
+@pytest.mark.integration
+def test_installed_console_script_reports_the_demo_fleet(home: Path) -> None:
+    botbox = Path(sys.executable).with_name("botbox")
+    env = {**os.environ, "BOTBOX_HOME": str(home)}
+    subprocess.run(
+        [str(botbox), "bots", "load", str(demo_fleet_file())],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    out = subprocess.run(
+        [str(botbox), "status", "--json"], env=env, check=True, capture_output=True, text=True
+    )
+    status = json.loads(out.stdout)
+    assert status["bots"]["by_status"]["ACTIVE"] >= 20
+    assert status["exchanges"][0]["execution"] == "paper"

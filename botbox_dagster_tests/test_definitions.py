@@ -1,0 +1,45 @@
+"""The Definitions load and hold exactly the expected objects (a graph change shows here)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from botbox_dagster.definitions import defs
+
+EXPECTED_ASSETS = {"candles"}
+EXPECTED_CHECKS = {"candles_fresh"}
+EXPECTED_JOBS = {"market_data_job"}
+EXPECTED_SCHEDULES = {"market_data_schedule"}
+EXPECTED_SENSORS: set[str] = set()
+
+
+def test_definitions_load_with_expected_objects() -> None:
+    repo = defs.get_repository_def()
+    assets = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
+    assert EXPECTED_ASSETS <= assets
+    checks = {k.name for k in repo.asset_graph.asset_check_keys}
+    assert EXPECTED_CHECKS <= checks
+    jobs = {j.name for j in repo.get_all_jobs() if not j.name.startswith("__")}
+    assert EXPECTED_JOBS <= jobs
+    assert EXPECTED_SCHEDULES <= {s.name for s in repo.schedule_defs}
+    assert EXPECTED_SENSORS <= {s.name for s in repo.sensor_defs}
+
+
+def test_every_operator_facing_object_is_documented() -> None:
+    repo = defs.get_repository_def()
+    for spec in repo.asset_graph.get_all_asset_keys():
+        node = repo.asset_graph.get(spec)
+        assert node.description, f"asset {spec.to_user_string()} has no docstring"
+    for schedule in repo.schedule_defs:
+        assert schedule.description, f"schedule {schedule.name} has no docstring"
+    for sensor in repo.sensor_defs:
+        assert sensor.description, f"sensor {sensor.name} has no docstring"
+    for job in repo.get_all_jobs():
+        if not job.name.startswith("__"):
+            assert job.description, f"job {job.name} has no description"
+
+
+def test_schedules_and_sensors_run_by_default() -> None:
+    repo = defs.get_repository_def()
+    for schedule in repo.schedule_defs:
+        assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
