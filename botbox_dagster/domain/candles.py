@@ -68,10 +68,10 @@ def validate(frame: pd.DataFrame, timeframe: str) -> tuple[pd.DataFrame, list[Re
     mark(h < low, "high below low")
     mark(h < np.maximum(o, c), "high below open or close")
     mark(low > np.minimum(o, c), "low above open or close")
-    secs = np.asarray(
-        index.asi8 // 1_000_000_000 if not index.isna().any() else np.zeros(len(index))
-    )
-    mark((secs % step) != 0, f"open time not aligned to {timeframe}")
+    # Unreadable timestamps are already marked; they must not switch the check off for the rest.
+    # Nanoseconds, not whole seconds: a bar 500 ms off its minute is misaligned too.
+    nanos = np.where(np.asarray(index.isna()), 0, pd.DatetimeIndex(index).as_unit("ns").asi8)
+    mark((nanos % (step * 1_000_000_000)) != 0, f"open time not aligned to {timeframe}")
     mark(np.asarray(index.duplicated(keep="first")), "duplicate open time")
     bad = reasons != ""
     for ts, reason in zip(index[bad], reasons[bad], strict=True):
