@@ -8,12 +8,14 @@ from botbox_dagster.defs.market_data.assets import candles
 from botbox_dagster.defs.market_data.checks import candles_fresh
 from botbox_dagster.defs.market_data.jobs import market_data_job, market_data_schedule
 from botbox_dagster.defs.resources import default_resources
+from botbox_dagster.defs.signals.check import check_bot_job
+from botbox_dagster.defs.signals.tick import signal_tick_job, signal_tick_schedule
 
 defs = dg.Definitions(
     assets=[candles],
     asset_checks=[candles_fresh],
-    jobs=[market_data_job],
-    schedules=[market_data_schedule],
+    jobs=[market_data_job, signal_tick_job, check_bot_job],
+    schedules=[market_data_schedule, signal_tick_schedule],
     resources=default_resources(),
     # Steps run in the run's own process: ~0.1 s a step instead of ~2 s for a spawned one.
     executor=dg.in_process_executor,

@@ -16,6 +16,7 @@ from botbox_dagster.adapters.ledger.candles import CandleTables
 from botbox_dagster.adapters.ledger.connection import DuckDBConnector
 from botbox_dagster.adapters.ledger.controls import ControlTables, LimiterTables
 from botbox_dagster.adapters.ledger.schema import LATEST_VERSION, MIGRATIONS
+from botbox_dagster.adapters.ledger.signals import SignalTables
 from botbox_dagster.adapters.ledger.status import StatusQueries
 
 
@@ -23,7 +24,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class LedgerStore(BotTables, CandleTables, ControlTables, LimiterTables, StatusQueries):
+class LedgerStore(
+    BotTables, CandleTables, ControlTables, LimiterTables, StatusQueries, SignalTables
+):
     """All trading state. Cheap to construct; holds no open connection between calls."""
 
     def __init__(self, path: Path | str, *, max_wait_seconds: float = 30.0, migrate: bool = True):

@@ -1,0 +1,203 @@
+"""``signal_tick_job``: claim due bots, evaluate them per shard of markets, queue trades.
+
+Three kinds of steps, whatever the fleet size (DESIGN.md: a step costs ~0.1 s, so never one
+per bot): ``plan_signal_tick`` waits for the just-closed candle and claims the due bots,
+``evaluate_signal_shard`` runs once per shard of markets, ``summarize_signal_tick`` adds up.
+"""
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from botbox_dagster.adapters.signal_tick import (
+    ShardReport,
+    TickSettings,
+    evaluate_shard,
+    plan_tick,
+    wait_for_candles,
+)
+from botbox_dagster.defs.resources import LedgerResource
+from botbox_dagster.defs.signals.metadata import outcomes_table
+from botbox_dagster.domain.indicators import warm_up
+from botbox_dagster.domain.risk import RiskLimits
+from botbox_dagster.domain.tick import ShardPlan
+
+SINGLETON_TAG = "botbox/singleton"
+TICK_TAG = "botbox/tick"
+
+
+class SignalTickConfig(dg.Config):
+    """Launchpad settings of a signal tick (the schedule sets ``tick_time``)."""
+
+    tick_time: str = ""
+    """ISO time of the tick (the schedule's minute); empty means now."""
+
+    max_wait_seconds: float = 25.0
+    """How long to wait for the candle that closed at the tick to be stored."""
+
+    shards: int = 4
+    """Steps the markets are dealt into (bots of one market always share a step)."""
+
+    history_bars: int = 300
+    """Bars of each strategy timeframe read for the indicators."""
+
+    correlation_threshold: float = 0.8
+    """Markets whose 1m return correlation reaches this count as one bet for the limit."""
+
+    correlation_window: int = 100
+    """One-minute returns in the rolling correlation."""
+
+
+def _tick_time(config: SignalTickConfig) -> datetime:
+    if not config.tick_time:
+        return datetime.now(UTC)
+    parsed = datetime.fromisoformat(config.tick_time)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@dg.op(
+    out={"shards": dg.DynamicOut(ShardPlan), "started": dg.Out(float)},
+    tags={"botbox/layer": "signals"},
+)
+def plan_signal_tick(
+    context: dg.OpExecutionContext, config: SignalTickConfig, ledger: LedgerResource
+) -> Iterator[dg.Output | dg.DynamicOutput]:
+    """Wait (bounded) for the just-closed candles, claim every due bot, deal markets into shards.
+
+    Claiming moves each due bot's ``last_check_at`` into its current slot with an optimistic
+    lock, so an overlapping tick can never evaluate the same bot in the same slot.
+    """
+    started = time.time()
+    tick = _tick_time(config)
+    store = ledger.store()
+    wait = wait_for_candles(store, tick, timeout=config.max_wait_seconds)
+    if wait.missing:
+        context.log.warning(
+            f"candles still missing after {wait.waited_seconds:.1f}s: {wait.missing}"
+        )
+    warmup = warm_up()  # numba compiles once per process: pay it here, not in the first shard
+    limits = RiskLimits(config.correlation_threshold, config.correlation_window)
+    settings = TickSettings(config.shards, config.history_bars, limits=limits)
+    plans = plan_tick(store, tick, settings)
+    context.add_output_metadata(
+        {
+            "tick_time": tick.isoformat(),
+            "bots_due": sum(p.bot_count for p in plans),
+            "shards": len(plans),
+            "candle_wait_s": round(wait.waited_seconds, 2),
+            "candles_missing": len(wait.missing),
+            "indicator_warmup_s": round(warmup, 3),
+        },
+        output_name="started",
+    )
+    yield dg.Output(started, "started")
+    for plan in plans:
+        yield dg.DynamicOutput(plan, mapping_key=f"shard_{plan.index}", output_name="shards")
+
+
+@dg.op(tags={"botbox/layer": "signals"})
+def evaluate_signal_shard(
+    context: dg.OpExecutionContext, ledger: LedgerResource, plan: ShardPlan
+) -> ShardReport:
+    """Evaluate every claimed bot of this shard's markets on indicators computed once per
+    (market, timeframe), validate and risk-check the signals, log them and queue the accepted."""
+    report = evaluate_shard(ledger.store(), plan)
+    context.add_output_metadata(
+        {
+            "markets": report.markets,
+            "bots": report.bots,
+            "signals": report.signals,
+            "accepted": report.accepted,
+            "queue_rows_written": report.queue_rows,
+            **{f"{k}_s": round(v, 3) for k, v in report.seconds.items()},
+            "outcomes": dg.MetadataValue.md(outcomes_table([report])),
+        }
+    )
+    return report
+
+
+@dg.op(tags={"botbox/layer": "signals"})
+def summarize_signal_tick(
+    context: dg.OpExecutionContext, started: float, reports: list[ShardReport]
+) -> None:
+    """Totals of the tick for the operator: due, evaluated, signals, accepted, rejections."""
+    rejected = Counter[str]()
+    for r in reports:
+        rejected.update(r.rejected_by_reason)
+    cpu = sum(r.cpu_seconds for r in reports)
+    due = sum(r.bots for r in reports)
+    totals = {
+        "bots_due": due,
+        "evaluated": sum(r.evaluated for r in reports),
+        "signals": sum(r.signals for r in reports),
+        "accepted": sum(r.accepted for r in reports),
+        "rejected": sum(rejected.values()),
+        "queue_rows_written": sum(r.queue_rows for r in reports),
+        "duplicates_skipped": sum(r.duplicates for r in reports),
+        "tick_duration_s": round(time.time() - started, 3),
+        "shard_cpu_s": round(cpu, 3),
+        "cpu_ms_per_bot": round(1000 * cpu / due, 3) if due else 0.0,
+    }
+    context.log.info(
+        "signal tick: "
+        + ", ".join(f"{k} {v}" for k, v in totals.items())
+        + (f"; rejected by reason: {dict(rejected)}" if rejected else "")
+    )
+    context.add_output_metadata(
+        {
+            **totals,
+            "rejected_by_reason": dg.MetadataValue.json(dict(rejected)),
+            "outcomes": dg.MetadataValue.md(outcomes_table(reports)),
+        }
+    )
+
+
+@dg.job(
+    tags={SINGLETON_TAG: "signal_tick", "botbox/layer": "signals"},
+    description="Every minute: due bots → signals → trade_queue (see the ops' docstrings).",
+)
+def signal_tick_job() -> None:
+    """Claim due bots, evaluate them per shard of markets, log signals and queue trades."""
+    shards, started = plan_signal_tick()
+    summarize_signal_tick(started, shards.map(evaluate_signal_shard).collect())
+
+
+_IN_PROGRESS = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+@dg.schedule(
+    cron_schedule="* * * * *",
+    job=signal_tick_job,
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+def signal_tick_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    """Every minute, with the candle refresh: evaluate the bots whose interval has come.
+
+    Skipped (not queued) while the previous tick still runs; the run itself waits up to
+    ``max_wait_seconds`` for the refresh that starts the same minute to store the new candle.
+    """
+    running = context.instance.get_run_records(
+        filters=dg.RunsFilter(
+            job_name=signal_tick_job.name,
+            statuses=_IN_PROGRESS,
+            tags={SINGLETON_TAG: "signal_tick"},
+        ),
+        limit=1,
+    )
+    if running:
+        return dg.SkipReason(f"tick {running[0].dagster_run.run_id[:8]} still running")
+    tick = context.scheduled_execution_time
+    return dg.RunRequest(
+        run_key=None,
+        run_config={"ops": {"plan_signal_tick": {"config": {"tick_time": tick.isoformat()}}}},
+        tags={SINGLETON_TAG: "signal_tick", TICK_TAG: tick.isoformat()},
+    )
