@@ -4,7 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from botbox_dagster.adapters.market_data.base import MarketDataSource
 from botbox_dagster.adapters.market_data.refresh import MarketRefresh, refresh_market
+from botbox_dagster.adapters.rate_limiter import BudgetExhaustedError
 from botbox_dagster.defs.market_data.partitions import daily_partitions
 from botbox_dagster.defs.resources import LedgerResource, MarketDataResource
 from botbox_dagster.domain.exchange_errors import ExchangeError
@@ -69,12 +71,17 @@ def candles(
     accounts = store.exchange_accounts()
     newest = store.latest_candle_times_all()
     results: list[MarketRefresh] = []
+    # One source per account for the whole run: a ccxt source loads the venue's market list
+    # once (exchangeInfo costs 20 weight on Binance), not once per market.
+    sources: dict[str, MarketDataSource] = {}
     for exchange, symbol in store.active_markets():
         account = accounts.get(exchange)
         if account is None:
             continue
         try:
-            source = market_data.source(account, store)
+            if exchange not in sources:
+                sources[exchange] = market_data.source(account, store)
+            source = sources[exchange]
             result = refresh_market(
                 store,
                 source,
@@ -88,7 +95,7 @@ def candles(
                 seed_history=timedelta(days=config.seed_history_days),
                 log=context.log.warning,
             )
-        except (ExchangeError, LookupError, ValueError) as exc:
+        except (ExchangeError, BudgetExhaustedError, LookupError, ValueError) as exc:
             context.log.error(f"{exchange} {symbol}: refresh failed: {exc}")
             result = MarketRefresh(
                 exchange,
@@ -117,7 +124,8 @@ def candles(
             "gaps_found": sum(len(r.gaps) for r in results),
             "missing_bars": sum(g.bars for r in results for g in r.gaps),
             "rows_rejected": sum(len(r.rejections) for r in results),
-            "exchange_calls": sum(r.calls for r in results),
+            # Every request sent, market-list loads included (what the limiter logged).
+            "exchange_calls": sum(getattr(s, "calls", 0) for s in sources.values()),
             "oldest_newest_candle_age_s": max(ages) if ages else 0.0,
             "mode": "refresh" if incremental else "backfill",
             "markets": dg.MetadataValue.md(_table(results, now)),
