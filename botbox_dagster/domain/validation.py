@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from botbox_dagster.domain.bots import BotStatus
+from botbox_dagster.domain.circuit_breaker import DEFAULT_CONFIG, BreakerConfig, BreakerStatus
 from botbox_dagster.domain.regime import Regime
 from botbox_dagster.domain.scoring import Direction
 from botbox_dagster.domain.timeframes import candle_age, freshness_limit
@@ -77,20 +78,21 @@ def data_fresh(
     return None
 
 
-def breaker_is_open(state: Mapping[str, Any] | None, now: datetime) -> bool:
-    """Read a stored circuit-breaker document: OPEN until its ``open_until`` (if any) passes.
-
-    HALF_OPEN counts as closed here: the probe is the execution layer's business.
-    """
-    if not state or str(state.get("state", "CLOSED")).upper() != "OPEN":
+def breaker_is_open(
+    row: Mapping[str, Any] | None, now: datetime, config: BreakerConfig = DEFAULT_CONFIG
+) -> bool:
+    """Read a stored circuit-breaker row (``BreakerState.to_row``): open while OPEN and within
+    its hold. Past the hold the next exchange call probes it, so signals flow again; HALF_OPEN
+    counts as closed here (the probe is the execution layer's business)."""
+    if not row:
         return False
-    until = state.get("open_until") or state.get("until")
-    if until:
-        try:
-            return datetime.fromisoformat(str(until)) > now
-        except ValueError:
-            return True
-    return True
+    status = str(row.get("status", row.get("state", "CLOSED"))).upper()
+    if status != BreakerStatus.OPEN:
+        return False
+    opened_at = row.get("opened_at")
+    if opened_at is None:
+        return True
+    return now.timestamp() < float(opened_at) + config.open_seconds
 
 
 def circuit_closed(direction: str, breaker_open: bool) -> str | None:

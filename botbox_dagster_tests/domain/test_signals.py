@@ -1,0 +1,138 @@
+"""Signal identity, due-bot timing, sizing, shard planning and the tick's verdict."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from botbox_dagster.domain.bots import Bot
+from botbox_dagster.domain.client_order_id import client_order_id
+from botbox_dagster.domain.presets import load_preset
+from botbox_dagster.domain.risk import Exposure, RiskLimits
+from botbox_dagster.domain.signals import (
+    PRIORITY_CLOSE,
+    PRIORITY_OPEN,
+    ClaimedBot,
+    Signal,
+    SignalStatus,
+    is_due,
+    pending_key,
+    position_value,
+    signal_hash,
+    slot_start,
+    trade_intent,
+)
+from botbox_dagster.domain.strategy import Sizing
+from botbox_dagster.domain.tick import LedgerView, decide, plan_shards
+
+T = datetime(2024, 3, 1, 12, 15, tzinfo=UTC)
+
+
+def test_signal_hash_is_stable_and_distinguishes_each_field() -> None:
+    h = signal_hash("b1", "paper", "BTC/USDT", "LONG", T)
+    assert h == signal_hash("b1", "paper", "BTC/USDT", "LONG", T)
+    others = {
+        signal_hash("b2", "paper", "BTC/USDT", "LONG", T),
+        signal_hash("b1", "live", "BTC/USDT", "LONG", T),
+        signal_hash("b1", "paper", "ETH/USDT", "LONG", T),
+        signal_hash("b1", "paper", "BTC/USDT", "SHORT", T),
+        signal_hash("b1", "paper", "BTC/USDT", "LONG", T + timedelta(minutes=1)),
+    }
+    assert h not in others and len(others) == 5
+    with pytest.raises(ValueError):
+        signal_hash("b1", "paper", "BTC/USDT", "LONG", T.replace(tzinfo=None))
+
+
+def test_due_slots_align_to_candle_close() -> None:
+    assert slot_start(T + timedelta(minutes=3, seconds=5), 5) == T
+    assert slot_start(T + timedelta(seconds=59), 60) == datetime(2024, 3, 1, 12, tzinfo=UTC)
+    assert is_due(None, 15, T)
+    assert is_due(T - timedelta(seconds=1), 15, T)  # checked in the previous slot
+    assert not is_due(T, 15, T + timedelta(minutes=14, seconds=59))  # same slot
+    assert is_due(T, 15, T + timedelta(minutes=15))
+    assert not is_due(T + timedelta(seconds=20), 1, T + timedelta(seconds=50))
+
+
+def _bot(bot_id: str = "b1", symbol: str = "BTC/USDT", **kw: object) -> Bot:
+    return Bot(bot_id, bot_id, "trend", "paper", symbol, 15, **kw)  # type: ignore[arg-type]
+
+
+def test_position_value_and_trade_intent() -> None:
+    assert position_value(1000.0, Sizing(0.1), None) == 100.0
+    assert position_value(1000.0, Sizing(0.5, 300.0), None) == 300.0
+    assert position_value(1000.0, Sizing(0.5, 300.0), 50.0) == 50.0
+    spec = load_preset("trend_following")
+    bot = _bot(capital=5000.0)
+    intent = trade_intent(bot, spec, "LONG", T, 250.0, stop_loss=240.0, take_profit=280.0)
+    assert intent.position_size == pytest.approx(500.0 / 250.0)
+    assert intent.client_order_id == client_order_id("b1", "BTC/USDT", "LONG", T)
+    assert intent.pending_key == pending_key("b1", "BTC/USDT", "LONG") == "b1|BTC/USDT|LONG"
+    assert intent.priority == PRIORITY_OPEN > PRIORITY_CLOSE
+    close = trade_intent(bot, spec, "CLOSE", T, 260.0, close_amount=1.5)
+    assert close.position_size == 1.5 and close.priority == PRIORITY_CLOSE
+
+
+def _claimed(bot_id: str, symbol: str = "BTC/USDT", **kw: object) -> ClaimedBot:
+    return ClaimedBot(_bot(bot_id, symbol, **kw), load_preset("trend_following"), "h")
+
+
+def test_plan_shards_keeps_markets_whole_and_balances() -> None:
+    claimed = [_claimed(f"b{i}", f"M{i % 5}/USDT") for i in range(23)]
+    shards = plan_shards(claimed, 3)
+    assert len(shards) == 3
+    markets = [m for s in shards for m in s]
+    assert len(markets) == len(set(markets)) == 5
+    sizes = sorted(sum(len(b) for b in s.values()) for s in shards)
+    assert sum(sizes) == 23 and sizes[-1] - sizes[0] <= 5
+    assert len(plan_shards(claimed[:2], 8)) == 2
+    assert plan_shards([], 4) == []
+
+
+def _signal(bot_id: str, direction: str = "LONG", symbol: str = "BTC/USDT") -> Signal:
+    c = _claimed(bot_id, symbol)
+    intent = trade_intent(c.bot, c.spec, direction, T, 100.0, close_amount=1.0)
+    return Signal(
+        bot_id,
+        "trend",
+        "paper",
+        symbol,
+        "15m",
+        direction,
+        T - timedelta(minutes=15),
+        100.0,
+        0.8,
+        {},
+        "TRENDING_UP",
+        "score 0.8",
+        intent,
+    )
+
+
+def _view(**kw: object) -> LedgerView:
+    base: dict[str, object] = dict(
+        bot_statuses={f"b{i}": "ACTIVE" for i in range(5)},
+        paused=False,
+        open_breakers=frozenset(),
+        account_max_open={"paper": 2},
+        book=(),
+    )
+    base.update(kw)
+    return LedgerView(**base)  # type: ignore[arg-type]
+
+
+def test_decide_feeds_acceptances_back_into_the_book() -> None:
+    signals = [_signal("b1"), _signal("b2", symbol="ETH/USDT"), _signal("b3", symbol="SOL/USDT")]
+    bots = {s.bot_id: _claimed(s.bot_id, s.symbol) for s in signals}
+    verdicts = decide(signals, bots, _view(), {}, RiskLimits(), T)
+    assert [v.status for v in verdicts] == [SignalStatus.ACCEPTED] * 2 + [SignalStatus.REJECTED]
+    assert "per account paper reached (2/2)" in (verdicts[2].reason or "")
+
+
+def test_decide_orders_closes_first_and_pause_blocks_only_entries() -> None:
+    signals = [_signal("b1"), _signal("b2", "CLOSE")]
+    bots = {s.bot_id: _claimed(s.bot_id) for s in signals}
+    book = (Exposure("b2", "paper", "BTC/USDT", "LONG", 100.0),)
+    verdicts = decide(signals, bots, _view(paused=True, book=book), {}, RiskLimits(), T)
+    assert [(v.signal.direction, v.status, v.reason) for v in verdicts] == [
+        ("CLOSE", SignalStatus.ACCEPTED, None),
+        ("LONG", SignalStatus.REJECTED, "fleet paused"),
+    ]
