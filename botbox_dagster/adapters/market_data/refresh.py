@@ -64,9 +64,10 @@ def refresh_market(
     tf = source.base_timeframe(symbol)
     newest_stored = newest.get((exchange, symbol, tf))
     since = start
-    if incremental and newest_stored is None:
+    if incremental and (newest_stored is None or newest_stored < start - seed_history):
+        # Never seen, or stale beyond the seed window (bots paused for days): seed it again.
         since = start - seed_history
-    elif incremental and newest_stored is not None and newest_stored >= start - seed_history:
+    elif incremental and newest_stored is not None:
         since = max(start - seed_history, newest_stored + timeframes.delta(tf))
     until = min(end, timeframes.floor(now, tf))
     if since >= until:

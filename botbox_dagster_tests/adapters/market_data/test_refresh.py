@@ -139,3 +139,15 @@ def test_incremental_fetch_starts_after_newest_stored_bar(
         tail_missing = served[-1].open_time < start_ms + 4 * 60_000
         assert again.calls == int(tail_missing)  # type: ignore[attr-defined]
     assert all(total == distinct for total, distinct in counts(store).values())
+
+
+def test_market_stale_beyond_the_seed_window_is_seeded_again(
+    store: LedgerStore, replay_dir: Path
+) -> None:
+    source = ReplaySource(replay_dir)
+    week_ago = DAY - timedelta(days=7)
+    refresh(store, source, NOW, start=week_ago, end=week_ago + timedelta(hours=1))
+    result = refresh(store, source, NOW, incremental=True, seed_history=timedelta(hours=6))
+    assert result.fetched_from == DAY - timedelta(hours=6)  # type: ignore[attr-defined]
+    seeded = store.read_candles("demo", SYMBOL, "1m", start=DAY - timedelta(days=1))
+    assert seeded.index[0] < DAY - timedelta(hours=5)
