@@ -137,6 +137,35 @@ def _fmt(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """Evaluate one bot now (the tick's code path); queue only with --commit."""
+    from botbox_dagster.adapters.signal_tick import check_bot
+
+    try:
+        report = check_bot(_store(), args.id, dry_run=not args.commit)
+    except LookupError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_NOT_FOUND
+    ev, verdict = report.outcome.evaluation, report.verdict
+    b = report.bot.bot
+    print(f"{b.id}: {b.strategy} on {b.exchange} {b.symbol} ({report.bot.spec.timeframe})")
+    if ev is not None:
+        print(f"candle {ev.timestamp}  price {ev.price}  regime {ev.regime}  score {ev.score}")
+        for name, c in ev.contributions.items():
+            print(
+                f"  {name:<14} input {c.value:>12.6g}  score {c.score:+.3f}  "
+                f"weight {c.weight:g}  contribution {c.contribution:+.4f}"
+            )
+    print(f"evaluation: {report.outcome.note}")
+    if verdict is None:
+        print("verdict: no signal")
+    else:
+        why = f" ({verdict.reason})" if verdict.reason else ""
+        print(f"verdict: {verdict.signal.direction} {verdict.status.value}{why}")
+    print("dry run: nothing written" if report.dry_run else f"queued {report.queue_rows} row(s)")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from botbox_dagster.demo.run import serve
 
@@ -182,6 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="fleet summary")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=cmd_status)
+
+    check = sub.add_parser("check", help="evaluate one bot now and show why (dry run by default)")
+    check.add_argument("id")
+    check.add_argument("--commit", action="store_true", help="log the signal and queue it")
+    check.set_defaults(func=cmd_check)
 
     for name, func, text in (
         ("serve", cmd_serve, "run the Dagster webserver and daemon on BotBox's instance"),
