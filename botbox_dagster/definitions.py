@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dagster as dg
 
+from botbox_dagster.defs.execution.controls import pause_all_job, resume_all_job
+from botbox_dagster.defs.execution.jobs import build_execute_trades_job, known_accounts
+from botbox_dagster.defs.execution.sensors import build_trade_queue_sensor
 from botbox_dagster.defs.market_data.assets import candles
 from botbox_dagster.defs.market_data.checks import candles_fresh
 from botbox_dagster.defs.market_data.jobs import market_data_job, market_data_schedule
@@ -11,11 +14,21 @@ from botbox_dagster.defs.resources import default_resources
 from botbox_dagster.defs.signals.check import check_bot_job
 from botbox_dagster.defs.signals.tick import signal_tick_job, signal_tick_schedule
 
+execute_trades_job = build_execute_trades_job(known_accounts())
+
 defs = dg.Definitions(
     assets=[candles],
     asset_checks=[candles_fresh],
-    jobs=[market_data_job, signal_tick_job, check_bot_job],
+    jobs=[
+        market_data_job,
+        signal_tick_job,
+        check_bot_job,
+        execute_trades_job,
+        pause_all_job,
+        resume_all_job,
+    ],
     schedules=[market_data_schedule, signal_tick_schedule],
+    sensors=[build_trade_queue_sensor(execute_trades_job)],
     resources=default_resources(),
     # Steps run in the run's own process: ~0.1 s a step instead of ~2 s for a spawned one.
     executor=dg.in_process_executor,

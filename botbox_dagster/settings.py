@@ -60,3 +60,10 @@ def dagster_environment(settings: Settings | None = None) -> dict[str, str]:
         "DAGSTER_HOME": str(REPO_ROOT),
         "BOTBOX_DAGSTER_STORAGE": str(s.dagster_storage),
     }
+
+
+def secret_from_env(name: str | None) -> str | None:
+    """An API key or secret from the environment variable an account names (never logged)."""
+    if not name:
+        return None
+    return os.environ.get(name) or None

@@ -37,4 +37,7 @@ def default_resources() -> dict[str, object]:
     return {
         "ledger": LedgerResource(path=str(settings.ledger_path)),
         "market_data": MarketDataResource(),
+        # Op outputs are small and live only within a run: keep them in memory rather than
+        # pickling them into Dagster's storage on every minute tick.
+        "io_manager": dg.mem_io_manager,
     }

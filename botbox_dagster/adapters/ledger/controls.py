@@ -101,3 +101,30 @@ class LimiterTables:
                 [account, purpose, weight, outcome, detail, now],
             )
         )
+
+
+class BreakerTables:
+    """Circuit-breaker rows, one per exchange account. Mixed into LedgerStore."""
+
+    run: Any
+
+    def update_breaker(self, exchange: str, update: Any, *, now: datetime | None = None) -> Any:
+        """Apply ``update(state_row | None) -> (new_row, result)`` atomically."""
+        now = now or datetime.now(UTC)
+
+        def work(conn: Any) -> Any:
+            row = conn.execute(
+                "SELECT state FROM circuit_breakers WHERE exchange = ?", [exchange]
+            ).fetchone()
+            current = json.loads(row[0]) if row else None
+            new, result = update(current)
+            if new != current:
+                conn.execute(
+                    "INSERT INTO circuit_breakers (exchange, state, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (exchange) DO UPDATE SET state = excluded.state, "
+                    "updated_at = excluded.updated_at",
+                    [exchange, json.dumps(new), now],
+                )
+            return result
+
+        return self.run(work)

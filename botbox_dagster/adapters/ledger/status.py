@@ -69,7 +69,7 @@ class StatusQueries:
                         "execution": a[1],
                         "venue": a[2],
                         "market_data": a[3],
-                        "circuit": json.loads(a[4]).get("state", "CLOSED") if a[4] else "CLOSED",
+                        "circuit": json.loads(a[4]).get("status", "CLOSED") if a[4] else "CLOSED",
                     }
                     for a in accounts
                 ],

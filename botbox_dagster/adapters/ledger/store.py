@@ -14,7 +14,8 @@ from typing import Any
 from botbox_dagster.adapters.ledger.bots import BotTables
 from botbox_dagster.adapters.ledger.candles import CandleTables
 from botbox_dagster.adapters.ledger.connection import DuckDBConnector
-from botbox_dagster.adapters.ledger.controls import ControlTables, LimiterTables
+from botbox_dagster.adapters.ledger.controls import BreakerTables, ControlTables, LimiterTables
+from botbox_dagster.adapters.ledger.execution import ExecutionTables
 from botbox_dagster.adapters.ledger.schema import LATEST_VERSION, MIGRATIONS
 from botbox_dagster.adapters.ledger.signals import SignalTables
 from botbox_dagster.adapters.ledger.status import StatusQueries
@@ -25,7 +26,14 @@ def utcnow() -> datetime:
 
 
 class LedgerStore(
-    BotTables, CandleTables, ControlTables, LimiterTables, StatusQueries, SignalTables
+    BotTables,
+    BreakerTables,
+    CandleTables,
+    ControlTables,
+    ExecutionTables,
+    LimiterTables,
+    StatusQueries,
+    SignalTables,
 ):
     """All trading state. Cheap to construct; holds no open connection between calls."""
 

@@ -6,6 +6,7 @@ import dagster as dg
 
 from botbox_dagster.adapters.market_data.base import MarketDataSource
 from botbox_dagster.adapters.market_data.refresh import MarketRefresh, refresh_market
+from botbox_dagster.adapters.position_monitor import monitor_positions
 from botbox_dagster.adapters.rate_limiter import BudgetExhaustedError
 from botbox_dagster.defs.market_data.partitions import daily_partitions
 from botbox_dagster.defs.resources import LedgerResource, MarketDataResource
@@ -61,7 +62,8 @@ def candles(
     partition with only the bars closed since the newest stored one; a backfill over a range of
     days runs as one run and fetches with paging. 1m bars are the base; 5m, 15m and 1h bars are
     resampled in the database. The forming bar is never stored, gaps are reported (never
-    filled), malformed bars are rejected with a logged reason.
+    filled), malformed bars are rejected with a logged reason. After the refresh, open positions
+    are marked to market and those whose stop loss or take profit was touched get a CLOSE row.
     """
     now = datetime.now(UTC)
     window = context.partition_time_window
@@ -113,6 +115,14 @@ def candles(
             + (f", {len(result.gaps)} gaps" if result.gaps else "")
         )
         results.append(result)
+    closes: list[str] = []
+    marked = 0
+    for account_id in accounts:
+        monitor = monitor_positions(store, account_id, now)
+        marked += monitor.marked
+        closes.extend(monitor.closes_queued)
+    for line in closes:
+        context.log.warning(f"position monitor: {line}")
     ages = [a.total_seconds() for r in results if (a := r.age(now)) is not None]
     failed = [r for r in results if r.error]
     return dg.MaterializeResult(
@@ -128,6 +138,8 @@ def candles(
             "exchange_calls": sum(getattr(s, "calls", 0) for s in sources.values()),
             "oldest_newest_candle_age_s": max(ages) if ages else 0.0,
             "mode": "refresh" if incremental else "backfill",
+            "positions_marked": marked,
+            "stop_or_target_closes_queued": len(closes),
             "markets": dg.MetadataValue.md(_table(results, now)),
         }
     )

@@ -1,0 +1,1 @@
+"""Exchanges behind one interface: the paper simulator and live ccxt venues."""

@@ -1,0 +1,28 @@
+"""Launchpad configuration of execution runs (paper settings included)."""
+
+from typing import Optional
+
+import dagster as dg
+
+
+class PaperConfig(dg.Config):
+    """How the paper exchange fills orders in this run."""
+
+    fee_bps: float = 10.0
+    """Fee per fill, in basis points of the notional (10 = 0.1%, Binance's base spot fee)."""
+    slippage_bps: float = 5.0
+    """Adverse price move applied to every paper fill, in basis points."""
+    starting_balance: Optional[float] = None  # noqa: UP045 - Dagster config needs Optional
+    """Balance of a bot's first paper trade; empty means the bot's configured capital."""
+
+
+class ExecutionConfig(dg.Config):
+    """Which account this run executes for and how."""
+
+    account: str = "paper"
+    """Exchange account id (the fleet file's `exchanges` key)."""
+    batch_size: int = 20
+    """Rows claimed at a time (CLOSE rows first, then oldest)."""
+    max_attempts: int = 5
+    """Transient failures before a row is marked FAILED."""
+    paper: PaperConfig = PaperConfig()
