@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botbox_dagster.adapters.fleet_file import load_fleet_file
@@ -166,6 +168,34 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pause_all(args: argparse.Namespace) -> int:
+    now = datetime.now(UTC)
+    until = now + timedelta(minutes=args.minutes) if args.minutes else None
+    value = {
+        "paused": True,
+        "reason": args.reason,
+        "until": until.isoformat() if until else None,
+        "since": now.isoformat(),
+    }
+    _store().set_control("pause_all", value, by=f"cli:{getpass.getuser()}")
+    print(
+        f"fleet paused: {args.reason}"
+        + (f" (resumes at {until:%Y-%m-%d %H:%M} UTC)" if until else " (until botbox resume-all)")
+        + "; open positions stay protected by their stops"
+    )
+    return 0
+
+
+def cmd_resume_all(args: argparse.Namespace) -> int:
+    _store().set_control(
+        "pause_all",
+        {"paused": False, "reason": "resumed", "until": None},
+        by=f"cli:{getpass.getuser()}",
+    )
+    print("fleet resumed")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from botbox_dagster.demo.run import serve
 
@@ -225,6 +255,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
         p.set_defaults(func=func)
+    pause = sub.add_parser("pause-all", help="stop all new entries (exits and stops still run)")
+    pause.add_argument("--reason", required=True)
+    pause.add_argument("--minutes", type=int, help="resume automatically after this long")
+    pause.set_defaults(func=cmd_pause_all)
+    resume = sub.add_parser("resume-all", help="resume trading after pause-all")
+    resume.set_defaults(func=cmd_resume_all)
     prep = sub.add_parser("demo-prepare", help="write the demo recording and load the demo fleet")
     prep.set_defaults(func=cmd_demo_prepare)
     return parser

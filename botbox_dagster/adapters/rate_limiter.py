@@ -63,9 +63,11 @@ class LedgerRateLimiter:
         started = self._clock()
         weight = int(self.limits.cost_of(endpoint).get("weight", 0))
         while True:
-            now = self._clock()
 
-            def update(rows: dict[str, Any], now: float = now) -> Any:
+            def update(rows: dict[str, Any]) -> Any:
+                # The clock is read inside the transaction, after the ledger lock is held, so a
+                # grant is stamped with the time it really happens, not when we began to wait.
+                now = self._clock()
                 new, granted, wait = rl.take_request(self._states(rows), endpoint, now, self.limits)
                 return {k: v.to_row() for k, v in new.items()}, (granted, wait), granted
 

@@ -83,7 +83,7 @@ class LimiterTables:
                 conn.execute(
                     "INSERT INTO exchange_calls (account, purpose, weight, outcome, detail, "
                     "called_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    [account, *call, now],
+                    [account, *call, datetime.now(UTC)],
                 )
             return result
 
