@@ -155,6 +155,7 @@ def test_exit_rule_queues_a_close_first_in_line(tmp_path: Path) -> None:
     rows = store.queue_rows()
     assert [(r["bot_id"], r["direction"]) for r in rows] == [("b1", "CLOSE"), ("b2", "LONG")]
     assert rows[0]["priority"] == PRIORITY_CLOSE and rows[0]["position_size"] == 2.5
+    assert rows[0]["stop_loss"] is None and rows[1]["stop_loss"] < rows[1]["entry_price"]
 
 
 def test_pause_all_blocks_entries_but_not_closes(tmp_path: Path) -> None:

@@ -11,7 +11,8 @@
   ``pending_key`` set so the database keeps one PENDING row per bot, symbol and direction)
   in that same transaction, so no other tick can slip a position in between.
 
-Rows are inserted one statement each: DuckDB 2.0 drops rows of a multi-row ``INSERT ... ON
+Rows are inserted set-based from a registered frame (a statement per row costs ~3 ms). The
+unique columns written are never NULL: DuckDB 2.0 drops rows of a multi-row ``INSERT ... ON
 CONFLICT DO NOTHING`` that share a NULL in a unique column.
 """
 
@@ -72,6 +73,26 @@ def _claimed(conn: Any, rows: Iterable[tuple[Any, ...]]) -> list[ClaimedBot]:
         bot_row = _bot_from_row(row)
         out.append(ClaimedBot(bot_row.bot, _spec(conn, bot_row.bot.strategy), bot_row.config_hash))
     return out
+
+
+def _insert_frame(
+    conn: Any, table: str, frame: pd.DataFrame, conflict: str, returning: str
+) -> list[tuple[Any, ...]]:
+    """INSERT every row of ``frame`` (columns named as the table's), skipping conflicts.
+
+    Only for frames whose unique columns are never NULL: DuckDB 2.0 drops rows of one
+    statement that share a NULL in a unique column.
+    """
+    name = f"incoming_{table}"
+    conn.register(name, frame)
+    try:
+        columns = ", ".join(frame.columns)
+        return conn.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {name} "
+            f"{conflict} DO NOTHING RETURNING {returning}"
+        ).fetchall()
+    finally:
+        conn.unregister(name)
 
 
 def _placeholders(n: int) -> str:
@@ -236,8 +257,8 @@ class SignalTables:
             result = CommitResult(verdicts, {}, {})
             if dry_run:
                 return result
-            for verdict in verdicts:
-                self._record(conn, verdict, now, ttl, result)
+            if verdicts:
+                self._record(conn, verdicts, now, ttl, result)
             return result
 
         if not signals:
@@ -246,73 +267,87 @@ class SignalTables:
 
     @staticmethod
     def _record(
-        conn: Any, verdict: Verdict, now: datetime, ttl: timedelta, result: CommitResult
+        conn: Any, verdicts: Sequence[Verdict], now: datetime, ttl: timedelta, result: CommitResult
     ) -> None:
-        s = verdict.signal
-        digest = s.hash
-        row = conn.execute(
-            "INSERT INTO signals (signal_hash, bot_id, strategy_id, exchange, symbol, timeframe, "
-            "direction, candle_time, price, score, contributions, regime, status, reason, "
-            "evaluated_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (signal_hash) DO NOTHING RETURNING id",
-            [
-                digest,
-                s.bot_id,
-                s.strategy_id,
-                s.exchange,
-                s.symbol,
-                s.timeframe,
-                s.direction,
-                s.candle_time,
-                s.price,
-                s.score,
-                s.contributions_json(),
-                s.regime,
-                verdict.status.value,
-                verdict.reason if verdict.reason is not None else s.reason,
-                now,
-                now,
-            ],
-        ).fetchone()
-        if row is None:
-            result.duplicates.append(digest)
-            return
-        result.signal_ids[digest] = int(row[0])
-        if not verdict.accepted or s.intent is None:
-            return
-        i = s.intent
-        queued = conn.execute(
-            "INSERT INTO trade_queue (bot_id, signal_id, exchange, symbol, direction, entry_price, "
-            "stop_loss, take_profit, position_size, status, attempts, client_order_id, reason, "
-            "pending_key, priority, created_at, updated_at, expires_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', 0, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT DO NOTHING RETURNING id",
-            [
-                i.bot_id,
-                int(row[0]),
-                i.exchange,
-                i.symbol,
-                i.direction,
-                i.entry_price,
-                i.stop_loss,
-                i.take_profit,
-                i.position_size,
-                i.client_order_id,
-                s.reason,
-                i.pending_key,
-                i.priority,
-                now,
-                now,
-                now + ttl,
-            ],
-        ).fetchone()
-        if queued is None:
-            conn.execute(
-                "UPDATE signals SET status = 'REJECTED', reason = ?, updated_at = ? WHERE id = ?",
-                ["duplicate: already queued", now, int(row[0])],
+        """Set-based inserts (a round trip per row costs ~3 ms on DuckDB): every signal, then
+        the accepted ones' queue rows; both skip rows that already exist."""
+        ts = pd.Timestamp(now)
+        signals = pd.DataFrame(
+            {
+                "signal_hash": [v.signal.hash for v in verdicts],
+                "bot_id": [v.signal.bot_id for v in verdicts],
+                "strategy_id": [v.signal.strategy_id for v in verdicts],
+                "exchange": [v.signal.exchange for v in verdicts],
+                "symbol": [v.signal.symbol for v in verdicts],
+                "timeframe": [v.signal.timeframe for v in verdicts],
+                "direction": [v.signal.direction for v in verdicts],
+                "candle_time": pd.DatetimeIndex([v.signal.candle_time for v in verdicts]),
+                "price": pd.array([v.signal.price for v in verdicts], dtype="Float64"),
+                "score": pd.array([v.signal.score for v in verdicts], dtype="Float64"),
+                "contributions": [v.signal.contributions_json() for v in verdicts],
+                "regime": [v.signal.regime for v in verdicts],
+                "status": [v.status.value for v in verdicts],
+                "reason": [v.reason if v.reason is not None else v.signal.reason for v in verdicts],
+                "evaluated_at": ts,
+                "updated_at": ts,
+            }
+        )
+        ids = dict(
+            (h, int(i))
+            for i, h in _insert_frame(
+                conn, "signals", signals, "ON CONFLICT (signal_hash)", "id, signal_hash"
             )
+        )
+        result.signal_ids.update(ids)
+        result.duplicates.extend(h for h in signals["signal_hash"] if h not in ids)
+        queued = [
+            v
+            for v in verdicts
+            if v.accepted and v.signal.intent is not None and v.signal.hash in ids
+        ]
+        if not queued:
             return
-        result.queue_ids[digest] = int(queued[0])
+        intents = [v.signal.intent for v in queued if v.signal.intent is not None]
+        rows = pd.DataFrame(
+            {
+                "bot_id": [i.bot_id for i in intents],
+                "signal_id": [ids[v.signal.hash] for v in queued],
+                "exchange": [i.exchange for i in intents],
+                "symbol": [i.symbol for i in intents],
+                "direction": [i.direction for i in intents],
+                "entry_price": pd.array([i.entry_price for i in intents], dtype="Float64"),
+                "stop_loss": pd.array([i.stop_loss for i in intents], dtype="Float64"),
+                "take_profit": pd.array([i.take_profit for i in intents], dtype="Float64"),
+                "position_size": [i.position_size for i in intents],
+                "status": "PENDING",
+                "attempts": 0,
+                "client_order_id": [i.client_order_id for i in intents],
+                "reason": [v.signal.reason for v in queued],
+                "pending_key": [i.pending_key for i in intents],
+                "priority": [i.priority for i in intents],
+                "created_at": ts,
+                "updated_at": ts,
+                "expires_at": pd.Timestamp(now + ttl),
+            }
+        )
+        written = dict(
+            (coid, int(i))
+            for i, coid in _insert_frame(
+                conn, "trade_queue", rows, "ON CONFLICT", "id, client_order_id"
+            )
+        )
+        lost = []
+        for v, intent in zip(queued, intents, strict=True):
+            if intent.client_order_id in written:
+                result.queue_ids[v.signal.hash] = written[intent.client_order_id]
+            else:
+                lost.append(ids[v.signal.hash])
+        if lost:
+            conn.execute(
+                "UPDATE signals SET status = 'REJECTED', reason = 'duplicate: already queued', "
+                f"updated_at = ? WHERE id IN ({_placeholders(len(lost))})",
+                [now, *lost],
+            )
 
     def recent_signals(
         self, *, bot_id: str | None = None, limit: int = 100
