@@ -1,0 +1,94 @@
+"""End to end: the demo fleet trades on paper by itself under the real Dagster daemon."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from botbox_dagster.adapters.ledger import LedgerStore
+from botbox_dagster.demo.run import demo_fleet_file
+from botbox_dagster_tests.support.daemon import botbox, running_daemon, wait_until
+
+# Tight scalping stops so positions open and close within the few minutes the test runs.
+TIGHT = {"extends": "scalping", "stop_loss": {"pct": 0.08}, "take_profit": {"pct": 0.08}}
+
+
+def _count(store: LedgerStore, sql: str) -> int:
+    return int(store.run(lambda c: c.execute(sql).fetchone()[0]))
+
+
+@pytest.mark.integration
+def test_demo_fleet_trades_by_itself(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    botbox(home, "demo-prepare")
+    fleet: dict[str, Any] = yaml.safe_load(demo_fleet_file().read_text())
+    fleet["strategies"]["scalp-1m"] = TIGHT
+    fleet_file = home / "fleet.yaml"
+    fleet_file.write_text(yaml.safe_dump(fleet))
+    botbox(home, "bots", "load", str(fleet_file))
+    store = LedgerStore(home / "botbox.duckdb")
+
+    def traded_round_trips() -> bool:
+        closed = _count(store, "SELECT count(*) FROM positions WHERE status = 'CLOSED'")
+        filled = _count(store, "SELECT count(*) FROM trade_queue WHERE status = 'FILLED'")
+        return closed >= 1 and filled >= 3
+
+    with running_daemon(home):
+        finished = wait_until(traded_round_trips, timeout=330, interval=5)
+    log = (home / "daemon.log").read_text(errors="replace")
+    assert finished, f"no round trip within the time limit; daemon log tail:\n{log[-3000:]}"
+
+    # Trades went from signal to FILLED.
+    filled_from_signals = _count(
+        store,
+        "SELECT count(*) FROM trade_queue q JOIN signals s ON s.id = q.signal_id "
+        "WHERE q.status = 'FILLED' AND s.status = 'EXECUTED'",
+    )
+    assert filled_from_signals >= 1
+    # Positions opened and closed, with realized P&L.
+    assert (
+        _count(
+            store,
+            "SELECT count(*) FROM positions WHERE status = 'CLOSED' AND realized_pnl IS NOT NULL",
+        )
+        >= 1
+    )
+    # No client order id was sent twice: one order per id, one order per FILLED row, one fill each.
+    assert _count(store, "SELECT count(*) - count(DISTINCT client_order_id) FROM orders") == 0
+    assert (
+        _count(
+            store,
+            "SELECT count(*) FROM trade_queue q WHERE q.status = 'FILLED' AND "
+            "(SELECT count(*) FROM orders o WHERE o.client_order_id = q.client_order_id) <> 1",
+        )
+        == 0
+    )
+    assert (
+        _count(
+            store,
+            "SELECT count(*) FROM orders o WHERE (SELECT count(*) FROM fills f WHERE f.order_id = o.id) <> 1",
+        )
+        == 0
+    )
+    # Every queue row is in a state that has a reason.
+    assert (
+        _count(store, "SELECT count(*) FROM trade_queue WHERE reason IS NULL OR reason = ''") == 0
+    )
+    statuses = {
+        r[0]
+        for r in store.run(
+            lambda c: c.execute("SELECT DISTINCT status FROM trade_queue").fetchall()
+        )
+    }
+    assert statuses <= {"PENDING", "EXECUTING", "FILLED", "FAILED", "EXPIRED", "CANCELLED"}
+    # The candle refresh ran every minute through the schedule, without piling up.
+    assert (
+        _count(
+            store,
+            "SELECT count(DISTINCT open_time) FROM candles WHERE timeframe = '1m' AND open_time > now() - INTERVAL 10 MINUTE",
+        )
+        >= 2
+    )
