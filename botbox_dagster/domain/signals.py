@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -168,8 +168,6 @@ class Signal:
     regime: str | None
     reason: str
     intent: TradeIntent | None = None
-    # What a rule needs beyond the identity: the direction the score pointed to before a filter.
-    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def hash(self) -> str:

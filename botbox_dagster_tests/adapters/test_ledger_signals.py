@@ -12,7 +12,13 @@ import pytest
 
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.adapters.ledger.controls import PAUSE_ALL
-from botbox_dagster.adapters.signal_tick import TickSettings, check_bot, evaluate_shard, plan_tick
+from botbox_dagster.adapters.signal_tick import (
+    TickSettings,
+    check_bot,
+    evaluate_shard,
+    plan_tick,
+    wait_for_candles,
+)
 from botbox_dagster.domain.bots import BotStatus
 from botbox_dagster.domain.circuit_breaker import BreakerState, BreakerStatus
 from botbox_dagster.domain.client_order_id import client_order_id
@@ -220,3 +226,38 @@ def test_stale_data_is_rejected(tmp_path: Path) -> None:
 
 if sys.platform == "win32":  # pragma: no cover
     pytest.skip("spawned DuckDB processes are only exercised on POSIX", allow_module_level=True)
+
+
+def test_wait_for_candles_returns_once_the_closed_bar_is_stored(tmp_path: Path) -> None:
+    store = make_ledger(tmp_path / "l.duckdb", [bot("b1")])
+    ready = wait_for_candles(store, TICK, timeout=5.0)
+    assert ready.missing == () and ready.waited_seconds < 5.0
+    slept: list[float] = []
+    late = wait_for_candles(
+        store, TICK + timedelta(minutes=1), timeout=0.3, poll=0.1, sleep=slept.append
+    )
+    assert late.missing == ("paper BTC/USDT 1m",) and slept
+
+
+def test_funding_bots_use_a_replayed_funding_file_or_reject(tmp_path: Path) -> None:
+    funding = {"funding-1h": {"extends": "funding_arbitrage", "regimes": []}}
+    bots = [bot("f1", strategy="funding-1h", interval=60)]
+    store = make_ledger(tmp_path / "l.duckdb", bots, strategies=funding)
+    report = check_bot(store, "f1", now=NOW, dry_run=True)
+    assert report.verdict is not None and report.verdict.reason == "no funding data"
+    assert report.verdict.signal.direction == "NONE"
+    # A recording next to the replay data: 0.05% per 8h, far above neutral, scores SHORT.
+    replay = tmp_path / "replay"
+    replay.mkdir()
+    (replay / "BTC_USDT-8h-funding_rate.csv").write_text(
+        "timestamp,funding_rate\n" + "".join(f"{i * 28_800_000},0.0005\n" for i in range(30))
+    )
+    store.run(
+        lambda c: c.execute(
+            "UPDATE exchange_accounts SET config = json_merge_patch(config, ?)",
+            [json.dumps({"replay_dir": str(replay)})],
+        )
+    )
+    report = check_bot(store, "f1", now=NOW, dry_run=True)
+    assert report.outcome.evaluation is not None
+    assert report.outcome.evaluation.contributions["funding_rate"].score == -1.0
