@@ -178,6 +178,11 @@ _IN_PROGRESS = [
     job=signal_tick_job,
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
+    description=(
+        "Every minute, with the candle refresh: evaluate the bots whose interval has come "
+        "(waiting briefly for the just-closed candle), log every signal and queue the accepted "
+        "ones. Skips while the previous tick is still running."
+    ),
 )
 def signal_tick_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
     """Every minute, with the candle refresh: evaluate the bots whose interval has come.
