@@ -70,10 +70,33 @@ def generate(market: SyntheticMarket, bars: int, seed: int = 7) -> pd.DataFrame:
     )
 
 
+FUNDING_MARKETS = ("XRP/USDT",)
+
+
+def generate_funding(symbol: str, periods: int = 90, seed: int = 7) -> pd.DataFrame:
+    """8-hourly funding rates that swing between paying longs, neutral and paying shorts."""
+    rng = np.random.default_rng(seed + zlib.crc32(symbol.encode()) + 1)
+    level = np.repeat(rng.choice([-0.0004, 0.0001, 0.0006], size=periods // 6 + 1), 6)[:periods]
+    rates = level + rng.normal(0, 0.00005, periods)
+    start_ms = 1_704_067_200_000
+    return pd.DataFrame(
+        {
+            "timestamp": start_ms + np.arange(periods, dtype=np.int64) * 8 * 3_600_000,
+            "funding_rate": rates,
+        }
+    )
+
+
 def write_recording(folder: Path, *, days: int = 3, seed: int = 7) -> list[Path]:
-    """Write one ``<MARKET>-1m.csv`` per demo market (skips files that already exist)."""
+    """Write one ``<MARKET>-1m.csv`` per demo market and funding rates for the perpetual-style
+    market of the funding-arbitrage bot (skips files that already exist)."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
+    for symbol in FUNDING_MARKETS:
+        path = folder / f"{symbol_to_stem(symbol)}-8h-funding_rate.csv"
+        if not path.exists():
+            generate_funding(symbol, seed=seed).to_csv(path, index=False, float_format="%.8g")
+            written.append(path)
     for market in DEMO_MARKETS:
         path = folder / f"{symbol_to_stem(market.symbol)}-1m.csv"
         if not path.exists():
