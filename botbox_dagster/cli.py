@@ -205,7 +205,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from botbox_dagster.demo.run import main as demo_main
 
-    return demo_main(args.host, args.port)
+    return demo_main(args.host, args.port, args.dashboard_port)
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from botbox_dagster.dashboard.server import serve as serve_dashboard
+
+    return serve_dashboard(load_settings().ledger_path, args.host, args.port)
 
 
 def cmd_demo_prepare(args: argparse.Namespace) -> int:
@@ -213,6 +219,10 @@ def cmd_demo_prepare(args: argparse.Namespace) -> int:
 
     print(prepare(load_settings()))
     return 0
+
+
+def _dashboard_port() -> int:
+    return int(os.environ.get("BOTBOX_DASHBOARD_PORT", "3001"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -255,12 +265,21 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
         p.set_defaults(func=func)
+        if name == "demo":
+            p.add_argument("--dashboard-port", type=int, default=_dashboard_port())
+    dash = sub.add_parser("dashboard", help="serve the operator dashboard (fleet and bot pages)")
+    dash.add_argument("--host", default="127.0.0.1", help="keep 127.0.0.1 behind a proxy")
+    dash.add_argument("--port", type=int, default=_dashboard_port())
+    dash.set_defaults(func=cmd_dashboard)
     pause = sub.add_parser("pause-all", help="stop all new entries (exits and stops still run)")
     pause.add_argument("--reason", required=True)
     pause.add_argument("--minutes", type=int, help="resume automatically after this long")
     pause.set_defaults(func=cmd_pause_all)
     resume = sub.add_parser("resume-all", help="resume trading after pause-all")
     resume.set_defaults(func=cmd_resume_all)
+    from botbox_dagster.chaos.command import add_parser as add_chaos_parser
+
+    add_chaos_parser(sub)
     prep = sub.add_parser("demo-prepare", help="write the demo recording and load the demo fleet")
     prep.set_defaults(func=cmd_demo_prepare)
     return parser

@@ -14,6 +14,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 LIVE_TRADING_ENV = "BOTBOX_LIVE_TRADING"
+BREAKER_OPEN_ENV = "BOTBOX_BREAKER_OPEN_SECONDS"
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class Settings:
     ledger_path: Path
     dagster_storage: Path
     live_trading_enabled: bool
+    # How long an exchange's circuit breaker stays open before its probe (DESIGN.md: 60 s).
+    breaker_open_seconds: float = 60.0
 
     @property
     def fleet_file(self) -> Path:
@@ -49,6 +52,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         ledger_path=ledger,
         dagster_storage=home / "dagster",
         live_trading_enabled=_truthy(env.get(LIVE_TRADING_ENV)),
+        breaker_open_seconds=float(env.get(BREAKER_OPEN_ENV) or 60.0),
     )
 
 

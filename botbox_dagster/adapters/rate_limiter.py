@@ -12,10 +12,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.domain import rate_limit as rl
+from botbox_dagster.domain.accounts import ExchangeAccount
 from botbox_dagster.domain.errors import BotBoxError
 
 log = logging.getLogger("botbox.rate_limit")
@@ -26,6 +28,17 @@ VENUE_LIMITS: dict[str, rl.VenueLimits] = {"binance": rl.BINANCE_SPOT}
 def venue_limits(venue: str) -> rl.VenueLimits:
     """Declared limits of a venue; unknown venues get Binance's shape as a conservative default."""
     return VENUE_LIMITS.get(venue, rl.BINANCE_SPOT)
+
+
+def account_limits(account: ExchangeAccount) -> rl.VenueLimits:
+    """The venue's limits with the account's declared overrides (``weight_per_minute``...)."""
+    limits = venue_limits(account.venue)
+    overrides = {"weight": account.weight_per_minute, "orders": account.orders_per_10s}
+    buckets = tuple(
+        replace(b, limit=float(overrides[b.name] or b.limit)) if b.name in overrides else b
+        for b in limits.buckets
+    )
+    return replace(limits, buckets=buckets)
 
 
 class BudgetExhaustedError(BotBoxError):

@@ -18,7 +18,7 @@ def live_venue(store: LedgerStore, account: ExchangeAccount, *, timeout_ms: int 
         return None
     from botbox_dagster.adapters.ccxt_client import build_client
     from botbox_dagster.adapters.exchanges.ccxt_live import LiveExchange
-    from botbox_dagster.adapters.rate_limiter import LedgerRateLimiter, venue_limits
+    from botbox_dagster.adapters.rate_limiter import LedgerRateLimiter, account_limits
 
     client = build_client(
         account.venue,
@@ -27,5 +27,5 @@ def live_venue(store: LedgerStore, account: ExchangeAccount, *, timeout_ms: int 
         secret=secret_from_env(account.secret_env),
         timeout_ms=timeout_ms,
     )
-    limiter = LedgerRateLimiter(store, account.id, venue_limits(account.venue))
+    limiter = LedgerRateLimiter(store, account.id, account_limits(account))
     return LiveExchange(account.id, client, limiter)

@@ -45,6 +45,10 @@ class ExchangeAccount:
     api_key_env: str | None = None
     secret_env: str | None = None
     max_open_positions: int = 50
+    # The venue's published limits for this account when they differ from the venue's defaults
+    # (another account tier, a test server): BotBox budgets 80% of whatever is declared here.
+    weight_per_minute: int | None = None
+    orders_per_10s: int | None = None
 
     @property
     def pool(self) -> str:
@@ -66,6 +70,8 @@ _KEYS = {
     "api_key_env",
     "secret_env",
     "max_open_positions",
+    "weight_per_minute",
+    "orders_per_10s",
 }
 
 
@@ -116,6 +122,12 @@ def parse_account(
     mop = raw.get("max_open_positions", 50)
     if isinstance(mop, bool) or not isinstance(mop, int) or not 1 <= mop <= 10_000:
         add("max_open_positions", f"must be an integer between 1 and 10000, got {mop!r}")
+    for key in ("weight_per_minute", "orders_per_10s"):
+        value = raw.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or not 10 <= value <= 1_000_000
+        ):
+            add(key, f"must be an integer between 10 and 1000000, got {value!r}")
     if errors:
         return None, errors
     return (
@@ -130,6 +142,8 @@ def parse_account(
             api_key_env=raw.get("api_key_env"),
             secret_env=raw.get("secret_env"),
             max_open_positions=mop,
+            weight_per_minute=raw.get("weight_per_minute"),
+            orders_per_10s=raw.get("orders_per_10s"),
         ),
         [],
     )

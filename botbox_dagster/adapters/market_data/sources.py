@@ -18,8 +18,8 @@ def build_source(
         return ReplaySource(account.replay_dir)
     from botbox_dagster.adapters.ccxt_client import build_client
     from botbox_dagster.adapters.market_data.ccxt_source import CcxtSource
-    from botbox_dagster.adapters.rate_limiter import LedgerRateLimiter, venue_limits
+    from botbox_dagster.adapters.rate_limiter import LedgerRateLimiter, account_limits
 
     client = build_client(account.venue, api_url=account.api_url, timeout_ms=timeout_ms)
-    limiter = LedgerRateLimiter(store, account.id, venue_limits(account.venue))
+    limiter = LedgerRateLimiter(store, account.id, account_limits(account))
     return CcxtSource(account.id, client, limiter)

@@ -18,6 +18,7 @@ from botbox_dagster.adapters.executor import ExecutionSettings, Executor
 from botbox_dagster.adapters.venues import live_venue, paper_venue
 from botbox_dagster.defs.execution.config import ExecutionConfig
 from botbox_dagster.defs.resources import LedgerResource
+from botbox_dagster.domain.circuit_breaker import BreakerConfig
 from botbox_dagster.domain.validation import pause_active
 from botbox_dagster.settings import load_settings
 
@@ -53,16 +54,20 @@ def _execute(
         run = instance.get_run_by_id(run_id)
         return run is not None and run.status in _IN_PROGRESS
 
+    settings = load_settings()
+    cooldown = settings.breaker_open_seconds
     executor = Executor(
         store,
         account.id,
         paper,
         live_venue(store, account),
-        LedgerCircuitBreaker(store, account.id),
+        LedgerCircuitBreaker(
+            store, account.id, BreakerConfig(open_seconds=cooldown, probe_timeout_seconds=60.0)
+        ),
         ExecutionSettings(
             batch_size=config.batch_size,
             max_attempts=config.max_attempts,
-            live_trading_enabled=load_settings().live_trading_enabled,
+            live_trading_enabled=settings.live_trading_enabled,
         ),
         context.run_id,
         alive,

@@ -1,0 +1,116 @@
+"""Real execution processes against a chaos home: Dagster runs and bare workers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from botbox_dagster.chaos.fleet import ACCOUNT, KEY_ENV, SECRET_ENV
+from botbox_dagster.settings import BREAKER_OPEN_ENV, LIVE_TRADING_ENV, REPO_ROOT
+
+
+def chaos_env(home: Path, *, breaker_open_seconds: float = 60.0) -> dict[str, str]:
+    """The environment of every process of a chaos run: its own home and Dagster storage, live
+    trading enabled (only here), fake API keys, the breaker cooldown."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "BOTBOX_"))}
+    env.update(
+        {
+            "BOTBOX_HOME": str(home),
+            "DAGSTER_HOME": str(REPO_ROOT),
+            "BOTBOX_DAGSTER_STORAGE": str(home / "dagster"),
+            LIVE_TRADING_ENV: "1",
+            BREAKER_OPEN_ENV: str(breaker_open_seconds),
+            KEY_ENV: "chaos-key",
+            SECRET_ENV: "chaos-secret",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def tool(name: str) -> str:
+    """A console script of this virtualenv (``dagster``, ``botbox``)."""
+    return str(Path(sys.executable).with_name(name))
+
+
+def set_pool_limit(env: dict[str, str], pool: str, limit: int) -> None:
+    """``dagster instance concurrency set POOL LIMIT`` on the chaos instance."""
+    Path(env["BOTBOX_DAGSTER_STORAGE"]).mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [tool("dagster"), "instance", "concurrency", "set", pool, str(limit)],
+        env=env,
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+    )
+
+
+def start_execute_run(
+    env: dict[str, str], log_path: Path, account: str = ACCOUNT
+) -> subprocess.Popen[bytes]:
+    """``dagster job execute`` of ``execute_trades_job`` for ``account`` (a real Dagster run)."""
+    config = log_path.with_suffix(".yaml")
+    config.write_text(
+        yaml.safe_dump({"ops": {"route_execution": {"config": {"account": account}}}})
+    )
+    log = log_path.open("ab")
+    try:
+        return subprocess.Popen(
+            [
+                tool("dagster"),
+                "job",
+                "execute",
+                "-m",
+                "botbox_dagster.definitions",
+                "-j",
+                "execute_trades_job",
+                "-c",
+                str(config),
+            ],
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    finally:
+        log.close()
+
+
+def execute_run(env: dict[str, str], log_path: Path, timeout: float = 120.0) -> int:
+    """One Dagster execution run to completion; its exit code."""
+    proc = start_execute_run(env, log_path)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+
+
+def start_worker(
+    env: dict[str, str], log_path: Path, run_id: str, account: str = ACCOUNT
+) -> subprocess.Popen[bytes]:
+    """A bare execution pass (``chaos/worker.py``): fast to start, made to be killed."""
+    log = log_path.open("ab")
+    try:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "botbox_dagster.chaos.worker",
+                "--account",
+                account,
+                "--run-id",
+                run_id,
+            ],
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    finally:
+        log.close()

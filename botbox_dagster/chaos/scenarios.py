@@ -1,0 +1,158 @@
+"""The fault scenarios ``botbox chaos`` runs; each returns the run's :class:`ChaosReport`.
+
+- ``burst``: many bots, bursts of signals, several concurrent Dagster execution processes and a
+  weight limit small enough that the shared budget binds: zero 429s, peaks within 80%.
+- ``errors``: 5xx answers to order requests: the breaker opens after 5 consecutive failures,
+  half-opens after the cooldown and trading resumes by itself.
+- ``ambiguous``: the connection resets after the venue accepted orders: lookup, not resend.
+- ``maintenance``: every request fails for a while, then the venue comes back.
+- ``crash``: execution processes SIGKILLed at random points, then recovered.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from botbox_dagster.chaos import runs
+from botbox_dagster.chaos.fleet import ACCOUNT
+from botbox_dagster.chaos.queue import open_rows, seed_burst
+from botbox_dagster.chaos.report import ChaosReport
+from botbox_dagster.chaos.world import World, chaos_world
+
+
+@dataclass(frozen=True)
+class Options:
+    """Knobs shared by the scenarios (the CLI exposes them)."""
+
+    bots: int = 0  # 0: the scenario's own default
+    seed: int = 1
+    trials: int = 20
+    minutes: int = 10
+    minute_seconds: float = 5.0
+    processes: int = 3
+    deadline_s: float = 240.0
+
+
+def burst(o: Options) -> ChaosReport:
+    """200 bots on 10 markets, a burst of signals every simulated minute, N concurrent runs."""
+    with chaos_world(bots=o.bots or 200, weight_limit=600, orders_per_10s=50, seed=o.seed) as w:
+        runs.set_pool_limit(w.env, f"exchange-{ACCOUNT}", o.processes)
+        return run_bursts(w, o, per_burst=max(1, len(w.bots) // 4))
+
+
+def run_bursts(w: World, o: Options, per_burst: int) -> ChaosReport:
+    """Seed ``o.minutes`` bursts ``o.minute_seconds`` apart while ``o.processes`` loops of Dagster
+    execution runs work the queue concurrently; then drain."""
+    seeding = threading.Event()
+    seeding.set()
+    counter = iter(range(10_000))
+    lock = threading.Lock()
+
+    def loop(worker: int) -> None:
+        end = time.monotonic() + o.deadline_s
+        while time.monotonic() < end and (seeding.is_set() or open_rows(w.store)):
+            with lock:
+                n = next(counter)
+            w.dagster_run(f"burst-w{worker}-{n}")
+
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(o.processes)]
+    for t in threads:
+        t.start()
+    try:
+        for minute in range(o.minutes):
+            seed_burst(w.store, w.bots, minute, per_burst, w.rng)
+            time.sleep(o.minute_seconds)
+    finally:
+        seeding.clear()
+        for t in threads:
+            t.join()
+    report = w.report("burst")
+    report.notes.append(
+        f"{o.minutes} bursts of up to {per_burst} signals, {o.processes} concurrent Dagster "
+        f"execution processes, {next(counter)} runs"
+    )
+    return report
+
+
+def errors(o: Options) -> ChaosReport:
+    """Five 503s in a row on order requests, then a healthy venue."""
+    with chaos_world(bots=o.bots or 12, breaker_open_seconds=3.0, seed=o.seed) as w:
+        seed_burst(w.store, w.bots, 0, len(w.bots), w.rng)
+        w.fake.remote.add_fault("error", path="/api/v3/order", method="POST", count=5, status=503)
+        w.dagster_run("errors-1")
+        state = w.breaker_state()
+        w.drain(o.deadline_s)
+        report = w.report("errors")
+        report.notes.append(
+            f"breaker after the first run: {state.status} after "
+            f"{state.consecutive_failures} consecutive failures"
+        )
+        return report
+
+
+def ambiguous(o: Options) -> ChaosReport:
+    """The venue accepts orders and resets the connection before answering."""
+    with chaos_world(bots=o.bots or 10, seed=o.seed) as w:
+        seed_burst(w.store, w.bots, 0, len(w.bots), w.rng)
+        w.fake.remote.add_fault("reset_after_accept", path="/api/v3/order", method="POST", count=3)
+        w.drain(o.deadline_s)
+        return w.report("ambiguous")
+
+
+def maintenance(o: Options) -> ChaosReport:
+    """Everything answers 503 for 8 s while trades are queued."""
+    with chaos_world(bots=o.bots or 10, breaker_open_seconds=3.0, seed=o.seed) as w:
+        seed_burst(w.store, w.bots, 0, len(w.bots), w.rng)
+        w.fake.remote.maintenance(8.0)
+        w.drain(o.deadline_s)
+        return w.report("maintenance")
+
+
+def crash(o: Options) -> ChaosReport:
+    """``o.trials`` bare execution processes SIGKILLed after a random delay, then recovery."""
+    with chaos_world(bots=o.bots or 30, seed=o.seed) as w:
+        killed = crash_trials(w, o.trials, per_trial=6)
+        w.drain(o.deadline_s, dagster=False)
+        report = w.report("crash", with_rate=False)
+        report.notes.append(f"{o.trials} processes killed with SIGKILL; {killed} mid-order")
+        return report
+
+
+def crash_trials(w: World, trials: int, per_trial: int) -> int:
+    """Each trial queues signals and SIGKILLs an execution process at a random point; returns
+    how many kills left a row EXECUTING (the interesting case: the order may be out)."""
+    # A slower venue widens the window between "order sent" and "fill recorded".
+    w.fake.remote.add_fault("hang", path="/api/v3/order", method="POST", count=None, seconds=0.15)
+    mid_order = 0
+    for trial in range(trials):
+        seed_burst(w.store, w.bots, trial, per_trial, w.rng)
+        proc = runs.start_worker(w.env, w.log_path(f"crash-{trial}"), f"crash-{trial}")
+        time.sleep(w.rng.uniform(0.8, 3.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        executing = w.store.run(
+            lambda c: c.execute(
+                "SELECT count(*) FROM trade_queue WHERE status = 'EXECUTING'"
+            ).fetchone()[0]
+        )
+        mid_order += 1 if executing else 0
+    w.fake.remote.clear_faults()
+    return mid_order
+
+
+SCENARIOS: dict[str, Callable[[Options], ChaosReport]] = {
+    "burst": burst,
+    "errors": errors,
+    "ambiguous": ambiguous,
+    "maintenance": maintenance,
+    "crash": crash,
+}
+
+
+def run_scenario(name: str, options: Options | None = None) -> ChaosReport:
+    """Run one scenario by name."""
+    return SCENARIOS[name](options or Options())
