@@ -10,6 +10,11 @@ from botbox_dagster.defs.execution.sensors import build_trade_queue_sensor
 from botbox_dagster.defs.market_data.assets import candles
 from botbox_dagster.defs.market_data.checks import candles_fresh
 from botbox_dagster.defs.market_data.jobs import market_data_job, market_data_schedule
+from botbox_dagster.defs.operations.assets import fleet_status
+from botbox_dagster.defs.operations.checks import fleet_health_checks
+from botbox_dagster.defs.operations.jobs import fleet_status_job, fleet_status_schedule
+from botbox_dagster.defs.operations.resources import operations_resources
+from botbox_dagster.defs.operations.sensors import alert_sensor, run_failure_alert_sensor
 from botbox_dagster.defs.resources import default_resources
 from botbox_dagster.defs.signals.check import check_bot_job
 from botbox_dagster.defs.signals.tick import signal_tick_job, signal_tick_schedule
@@ -17,8 +22,8 @@ from botbox_dagster.defs.signals.tick import signal_tick_job, signal_tick_schedu
 execute_trades_job = build_execute_trades_job(known_accounts())
 
 defs = dg.Definitions(
-    assets=[candles],
-    asset_checks=[candles_fresh],
+    assets=[candles, fleet_status],
+    asset_checks=[candles_fresh, fleet_health_checks],
     jobs=[
         market_data_job,
         signal_tick_job,
@@ -26,10 +31,15 @@ defs = dg.Definitions(
         execute_trades_job,
         pause_all_job,
         resume_all_job,
+        fleet_status_job,
     ],
-    schedules=[market_data_schedule, signal_tick_schedule],
-    sensors=[build_trade_queue_sensor(execute_trades_job)],
-    resources=default_resources(),
+    schedules=[market_data_schedule, signal_tick_schedule, fleet_status_schedule],
+    sensors=[
+        build_trade_queue_sensor(execute_trades_job),
+        alert_sensor,
+        run_failure_alert_sensor,
+    ],
+    resources={**default_resources(), **operations_resources()},
     # Steps run in the run's own process: ~0.1 s a step instead of ~2 s for a spawned one.
     executor=dg.in_process_executor,
 )

@@ -10,11 +10,28 @@ import dagster as dg
 
 from botbox_dagster.definitions import defs
 
-EXPECTED_ASSETS = {"candles"}
-EXPECTED_CHECKS = {"candles_fresh"}
-EXPECTED_JOBS = {"market_data_job"}
-EXPECTED_SCHEDULES = {"market_data_schedule"}
-EXPECTED_SENSORS: set[str] = set()
+EXPECTED_ASSETS = {"candles", "fleet_status"}
+EXPECTED_CHECKS = {
+    "candles_fresh",
+    "circuit_breakers_closed",
+    "execution_failure_rate",
+    "market_data_fresh",
+    "no_rate_limit_violations",
+    "queue_depth",
+    "rejection_rate",
+    "signal_latency",
+}
+EXPECTED_JOBS = {
+    "check_bot_job",
+    "execute_trades_job",
+    "fleet_status_job",
+    "market_data_job",
+    "pause_all_job",
+    "resume_all_job",
+    "signal_tick_job",
+}
+EXPECTED_SCHEDULES = {"fleet_status_schedule", "market_data_schedule", "signal_tick_schedule"}
+EXPECTED_SENSORS = {"alert_sensor", "run_failure_alert_sensor", "trade_queue_sensor"}
 
 
 def test_definitions_load_with_expected_objects() -> None:
@@ -47,3 +64,5 @@ def test_schedules_and_sensors_run_by_default() -> None:
     repo = defs.get_repository_def()
     for schedule in repo.schedule_defs:
         assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    for sensor in repo.sensor_defs:
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING, sensor.name

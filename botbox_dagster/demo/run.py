@@ -35,9 +35,25 @@ def prepare(settings: Settings) -> str:
     )
 
 
-def serve(host: str, port: int) -> int:
-    """Run ``dagster dev`` (webserver, daemon, code server) until Ctrl-C or SIGTERM."""
+def start_dashboard(host: str, port: int) -> subprocess.Popen[bytes]:
+    """The operator dashboard (``botbox dashboard``) as a child process next to Dagster."""
+    cmd = [str(Path(sys.executable).with_name("botbox")), "dashboard", "--host", host]
+    return subprocess.Popen(
+        [*cmd, "--port", str(port)],
+        env={**os.environ, **dagster_environment()},
+        cwd=REPO_ROOT,
+        start_new_session=True,
+    )
+
+
+def serve(host: str, port: int, dashboard_port: int | None = None) -> int:
+    """Run ``dagster dev`` (webserver, daemon, code server) until Ctrl-C or SIGTERM, and the
+    operator dashboard beside it when ``dashboard_port`` is given."""
     env = {**os.environ, **dagster_environment()}
+    dashboard = None
+    if dashboard_port:
+        env["BOTBOX_DASHBOARD_URL"] = f"http://{host}:{dashboard_port}"
+        dashboard = start_dashboard(host, dashboard_port)
     cmd = [
         str(Path(sys.executable).with_name("dagster")),
         "dev",
@@ -70,12 +86,21 @@ def serve(host: str, port: int) -> int:
             except subprocess.TimeoutExpired:
                 os.killpg(child.pid, signal.SIGKILL)
                 child.wait()
+    if dashboard is not None:
+        dashboard.terminate()
+        try:
+            dashboard.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            dashboard.kill()
+            dashboard.wait()
     print("botbox: stopped", flush=True)
     return 0 if stopping else (child.returncode or 0)
 
 
-def main(host: str, port: int) -> int:
+def main(host: str, port: int, dashboard_port: int | None = 3001) -> int:
     settings = load_settings()
     print(prepare(settings), flush=True)
     print(f"botbox: Dagster UI on http://{host}:{port} (state in {settings.home})", flush=True)
-    return serve(host, port)
+    if dashboard_port:
+        print(f"botbox: operator dashboard on http://{host}:{dashboard_port}", flush=True)
+    return serve(host, port, dashboard_port)

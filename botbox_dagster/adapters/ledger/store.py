@@ -16,6 +16,7 @@ from botbox_dagster.adapters.ledger.candles import CandleTables
 from botbox_dagster.adapters.ledger.connection import DuckDBConnector
 from botbox_dagster.adapters.ledger.controls import BreakerTables, ControlTables, LimiterTables
 from botbox_dagster.adapters.ledger.execution import ExecutionTables
+from botbox_dagster.adapters.ledger.metrics import MetricsQueries
 from botbox_dagster.adapters.ledger.schema import LATEST_VERSION, MIGRATIONS
 from botbox_dagster.adapters.ledger.signals import SignalTables
 from botbox_dagster.adapters.ledger.status import StatusQueries
@@ -32,6 +33,7 @@ class LedgerStore(
     ControlTables,
     ExecutionTables,
     LimiterTables,
+    MetricsQueries,
     StatusQueries,
     SignalTables,
 ):

@@ -1,0 +1,109 @@
+"""One alert evaluation: measure, judge, dedupe, deliver, remember.
+
+The alert state (which conditions are firing and were notified, recent sends for the rate limit,
+the day of the last summary) is one JSON document in ``fleet_controls`` (name ``alert_state``),
+so every process and every restart of the sensor sees the same state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from botbox_dagster.adapters.alert_channels import Channel, Delivery, deliver
+from botbox_dagster.adapters.ledger import LedgerStore
+from botbox_dagster.domain import alerts
+
+ALERT_STATE = "alert_state"
+RUN_FAILURES = "run_failure_alerts"
+_BOOKKEEPING = ("updated_by", "updated_at")
+_THRESHOLDS = alerts.Thresholds()
+_POLICY = alerts.RatePolicy()
+
+
+@dataclass(frozen=True)
+class AlertReport:
+    conditions: list[alerts.Condition]
+    sent: list[alerts.Notification]
+    deliveries: list[Delivery]
+    state: alerts.AlertState
+
+    @property
+    def failed_deliveries(self) -> list[Delivery]:
+        return [d for d in self.deliveries if not d.ok]
+
+
+def _load(store: LedgerStore, name: str) -> dict:
+    value = store.get_control(name) or {}
+    return {k: v for k, v in value.items() if k not in _BOOKKEEPING}
+
+
+def evaluate_alerts(
+    store: LedgerStore,
+    channels: Sequence[Channel],
+    *,
+    now: datetime | None = None,
+    thresholds: alerts.Thresholds = _THRESHOLDS,
+    policy: alerts.RatePolicy = _POLICY,
+    summary_hour_utc: int | None = 8,
+    source: str = "alert_sensor",
+) -> AlertReport:
+    """Evaluate every rule, send what changed, store the new state; never raises on delivery."""
+    now = now or datetime.now(UTC)
+    metrics = store.fleet_metrics(now=now)
+    conditions = alerts.evaluate(metrics.health_inputs(), thresholds)
+    state = alerts.AlertState.from_json(_load(store, ALERT_STATE))
+    state, notifications = alerts.step(state, conditions, now, policy)
+    if summary_hour_utc is not None and alerts.summary_due(state, now, summary_hour_utc):
+        notifications.append(
+            alerts.daily_summary(
+                now,
+                metrics.signals_by_strategy_day,
+                metrics.rejection_reasons_day,
+                metrics.realized_pnl_day,
+                metrics.unrealized_pnl,
+                metrics.trades_day,
+            )
+        )
+        state = alerts.with_summary_sent(state, now)
+    deliveries = deliver(notifications, channels) if notifications else []
+    store.set_control(ALERT_STATE, state.to_json(), by=source, now=now)
+    return AlertReport(conditions, notifications, deliveries, state)
+
+
+def notify_run_failure(
+    store: LedgerStore,
+    channels: Sequence[Channel],
+    *,
+    job_name: str,
+    run_id: str,
+    message: str,
+    now: datetime | None = None,
+    window: timedelta = timedelta(minutes=10),
+) -> list[Delivery] | None:
+    """A CRITICAL alert for a failed run, at most one per job per ``window`` (None: throttled).
+
+    Failures held back are counted and reported with the next alert for that job.
+    """
+    now = now or datetime.now(UTC)
+    book = _load(store, RUN_FAILURES)
+    entry = book.get(job_name) or {}
+    last = datetime.fromisoformat(entry["last_sent"]) if entry.get("last_sent") else None
+    if alerts.throttled(last, now, window):
+        book[job_name] = {**entry, "held_back": int(entry.get("held_back", 0)) + 1}
+        store.set_control(RUN_FAILURES, book, by="run_failure_alert_sensor", now=now)
+        return None
+    held = int(entry.get("held_back", 0))
+    text = message + (f"\n({held} earlier failure(s) of this job were not alerted)" if held else "")
+    notification = alerts.Notification(
+        alerts.Kind.FIRING,
+        alerts.Severity.CRITICAL,
+        f"run_failed:{job_name}",
+        f"run failed: {job_name} ({run_id[:8]})",
+        text,
+        now,
+    )
+    book[job_name] = {"last_sent": now.isoformat(), "held_back": 0}
+    store.set_control(RUN_FAILURES, book, by="run_failure_alert_sensor", now=now)
+    return deliver([notification], channels)
