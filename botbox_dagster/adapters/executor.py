@@ -165,13 +165,14 @@ class Executor:
                 continue
             self._reconcile(row)
         while time.monotonic() - started < self.settings.max_run_seconds:
+            # While the fleet is paused, entries stay PENDING untouched (they expire by TTL).
             rows = self.store.claim_rows(
-                self.account, self.run_id, self._now(), self.settings.batch_size
+                self.account,
+                self.run_id,
+                self._now(),
+                self.settings.batch_size,
+                closes_only=closes_only,
             )
-            if closes_only:
-                for row in [r for r in rows if not r.is_close]:
-                    self.store.release(row, "fleet paused: entries wait", self._now())
-                rows = [r for r in rows if r.is_close]
             if not rows:
                 break
             self.report.claimed += len(rows)

@@ -64,8 +64,14 @@ class ExecutionTables:
             )
         )
 
-    def claim_rows(self, exchange: str, run_id: str, now: datetime, limit: int) -> list[QueueRow]:
-        """Atomically move up to ``limit`` due PENDING rows to EXECUTING for this run."""
+    def claim_rows(
+        self, exchange: str, run_id: str, now: datetime, limit: int, *, closes_only: bool = False
+    ) -> list[QueueRow]:
+        """Atomically move up to ``limit`` due PENDING rows to EXECUTING for this run.
+
+        ``closes_only`` (fleet paused) leaves entries untouched: claiming and releasing them
+        would change their ``updated_at`` and so the sensor's run key on every tick.
+        """
 
         def work(conn: Any) -> list[QueueRow]:
             return _order(
@@ -75,9 +81,10 @@ class ExecutionTables:
                     "WHERE status = 'PENDING' AND id IN (SELECT id FROM trade_queue "
                     "WHERE exchange = ? AND status = 'PENDING' "
                     "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
+                    "AND (NOT ? OR direction = 'CLOSE') "
                     "ORDER BY priority, created_at, id LIMIT ?) "
                     f"RETURNING {QUEUE_COLUMNS}",
-                    [run_id, now, exchange, now, limit],
+                    [run_id, now, exchange, now, closes_only, limit],
                 )
             )
 

@@ -1,0 +1,286 @@
+"""Live execution through the REAL ccxt client against the loopback fake Binance.
+
+Every guarantee is counted at the fake exchange: orders by client order id, requests in its log.
+"""
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from botbox_dagster.adapters.executor import ExecutionSettings, Executor
+from botbox_dagster.adapters.ledger import LedgerStore
+from botbox_dagster.domain import circuit_breaker as cb
+from botbox_dagster.fake_exchange import FakeExchange, make_binance_client
+from botbox_dagster_tests.adapters.conftest import (
+    enqueue,
+    fast_breaker,
+    live_bot,
+    live_exchange,
+    make_executor,
+    make_store,
+    queue,
+    table,
+)
+
+ORDER = "/api/v3/order"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class Half:
+    """A random source that always answers 0.5: retry delays become exact."""
+
+    def random(self) -> float:
+        return 0.5
+
+
+@pytest.fixture
+def store(tmp_path: Path, fx: FakeExchange) -> LedgerStore:
+    return make_store(tmp_path, [live_bot(f"l{i}") for i in range(1, 4)], live_url=fx.base_url)
+
+
+def live(store: LedgerStore, clock: Clock | None = None, timeout_ms: int = 1500, **kw: Any):
+    settings = ExecutionSettings(**{"retry_base_seconds": 0.0, "live_trading_enabled": True, **kw})
+    return make_executor(
+        store,
+        "live",
+        live=live_exchange(store, timeout_ms=timeout_ms),
+        settings=settings,
+        breaker=fast_breaker(store, "live", clock or Clock()),
+    )
+
+
+def entry(store: LedgerStore, bot_id: str = "l1", size: float = 0.5, **kw: Any) -> int:
+    return enqueue(store, bot_id, exchange="live", symbol="ETH/BTC", size=size, **kw)
+
+
+def posts(fx: FakeExchange) -> list[int]:
+    return [r.status for r in fx.requests(ORDER, "POST")]
+
+
+def orders_at_venue(fx: FakeExchange, cid: str) -> int:
+    return sum(o["clientOrderId"] == cid for o in fx.orders())
+
+
+def assert_every_call_took_a_token(store: LedgerStore, fx: FakeExchange) -> None:
+    sent = [c for c in table(store, "exchange_calls") if c["outcome"] == "sent"]
+    assert len(sent) == len(fx.requests()), ([c["purpose"] for c in sent], fx.requests())
+
+
+def test_a_market_order_is_filled_and_recorded_with_fills_and_fees(
+    store: LedgerStore, fx: FakeExchange
+) -> None:
+    row = entry(store, stop_loss=0.045, take_profit=0.06)
+    report = live(store).run()
+    assert report.filled == 1, report.lines
+    q = queue(store)[row]
+    venue_order = fx.order_by_client_id(q["client_order_id"])
+    assert venue_order is not None and venue_order["status"] == "FILLED"
+    assert q["status"] == "FILLED" and q["order_id"] == str(venue_order["orderId"])
+    [order], [fill], [position] = (table(store, t) for t in ("orders", "fills", "positions"))
+    assert order["mode"] == "live" and order["average_price"] == pytest.approx(0.05)
+    assert order["fee"] == pytest.approx(0.5 * 0.05 * 0.001) and order["fee_currency"] == "BTC"
+    assert (fill["amount"], fill["fee"]) == (0.5, pytest.approx(2.5e-5))
+    assert position["amount"] == 0.5 and position["stop_loss"] == 0.045
+    assert fx.balances()["ETH"]["free"] == "0.50000000"
+
+    fx.set_price("ETH/BTC", "0.06")
+    close = entry(store, "l1", direction="CLOSE")
+    assert live(store).run().filled == 1
+    [position] = table(store, "positions")
+    assert queue(store)[close]["status"] == "FILLED"
+    exit_fee = 0.5 * 0.06 * 0.001
+    assert position["realized_pnl"] == pytest.approx(0.5 * 0.01 - 2.5e-5 - exit_fee)
+    assert [o["side"] for o in fx.orders()] == ["BUY", "SELL"]
+    assert_every_call_took_a_token(store, fx)
+
+
+def test_a_5xx_burst_on_create_is_looked_up_before_each_resend(
+    store: LedgerStore, fx: FakeExchange
+) -> None:
+    fx.add_fault("error", path=ORDER, method="POST", count=2, status=502)
+    row = entry(store)
+    report = live(store).run()
+    q = queue(store)[row]
+    assert q["status"] == "FILLED" and q["attempts"] == 2, report.lines
+    assert posts(fx) == [502, 502, 200]
+    lookups = fx.requests(ORDER, "GET")
+    assert len(lookups) == 2  # one lookup after each ambiguous answer, before any resend
+    assert all(r.params.get("origClientOrderId") == q["client_order_id"] for r in lookups)
+    assert orders_at_venue(fx, q["client_order_id"]) == 1
+    assert_every_call_took_a_token(store, fx)
+
+
+def test_a_reset_after_the_venue_accepted_gives_one_order_and_a_filled_row(
+    store: LedgerStore, fx: FakeExchange
+) -> None:
+    fx.add_fault("reset_after_accept", path=ORDER, method="POST")
+    row = entry(store)
+    report = live(store).run()
+    q = queue(store)[row]
+    assert q["status"] == "FILLED", report.lines
+    assert "found after an ambiguous send" in report.lines[-1]
+    assert len(fx.requests(ORDER, "POST")) == 1
+    assert orders_at_venue(fx, q["client_order_id"]) == 1 and len(fx.orders()) == 1
+    assert len(table(store, "positions")) == 1
+    assert_every_call_took_a_token(store, fx)
+
+
+def test_a_timeout_is_looked_up_and_a_late_original_cannot_double(
+    store: LedgerStore, fx: FakeExchange
+) -> None:
+    # The venue sits on the first request past the client's timeout, then processes it.
+    fx.add_fault("hang", path=ORDER, method="POST", seconds=1.5)
+    row = entry(store)
+    started = time.monotonic()
+    report = live(store, timeout_ms=600).run()
+    q = queue(store)[row]
+    assert q["status"] == "FILLED" and q["attempts"] == 1, report.lines
+    assert len(fx.requests(ORDER, "GET")) == 1  # looked up before the resend
+    while time.monotonic() - started < 2.0:  # let the hung original reach the venue
+        time.sleep(0.05)
+    assert len(fx.requests(ORDER, "POST")) == 2
+    assert orders_at_venue(fx, q["client_order_id"]) == 1  # the duplicate id was refused
+    assert len(fx.orders()) == 1
+
+
+def test_transient_errors_requeue_with_backoff_then_fail(
+    store: LedgerStore, fx: FakeExchange
+) -> None:
+    fx.add_fault("error", path="/api/v3/ticker", status=503, count=None)
+    row = entry(store)
+    executor = live(store, retry_base_seconds=20.0, retry_cap_seconds=60.0)
+    executor.rng = Half()
+    executor.run()
+    q = queue(store)[row]
+    assert (q["status"], q["attempts"]) == ("PENDING", 1)
+    assert q["reason"].startswith("retry 1: ")
+    assert q["next_attempt_at"] - q["updated_at"] == pytest.approx(
+        timedelta(seconds=20), abs=timedelta(seconds=1)
+    )
+    assert live(store).run().claimed == 0  # not due yet
+
+    store.run(lambda c: c.execute("UPDATE trade_queue SET next_attempt_at = NULL"))
+    live(store, max_attempts=3).run()
+    q = queue(store)[row]
+    assert (q["status"], q["attempts"]) == ("FAILED", 3)
+    assert q["reason"].startswith("gave up after 3 attempts:")
+    assert fx.requests(ORDER) == []
+
+
+def test_insufficient_funds_fails_without_retry(store: LedgerStore, fx: FakeExchange) -> None:
+    row = entry(store, size=1000.0)  # 50 BTC of ETH with 10 BTC
+    live(store).run()
+    q = queue(store)[row]
+    assert (q["status"], q["attempts"]) == ("FAILED", 1)
+    assert "nsufficient" in q["reason"]
+    assert posts(fx) == [400]
+    assert cb.BreakerStatus(live(store).breaker.state().status) is cb.BreakerStatus.CLOSED
+
+
+def test_an_amount_below_the_market_step_fails_before_sending(
+    store: LedgerStore, fx: FakeExchange
+) -> None:
+    row = entry(store, size=0.0004)  # step 0.001
+    live(store).run()
+    q = queue(store)[row]
+    assert q["status"] == "FAILED" and q["reason"].startswith("invalid order:")
+    assert fx.requests(ORDER) == []
+
+
+def test_five_consecutive_failures_open_the_breaker_then_a_probe_closes_it(
+    store: LedgerStore, fx: FakeExchange
+) -> None:
+    clock = Clock()
+    fx.add_fault("error", path=ORDER, method="POST", status=500, count=None)
+    first = entry(store, "l1")
+    live(store, clock, max_attempts=4).run()
+    breaker = fast_breaker(store, "live", clock)
+    assert queue(store)[first]["status"] == "FAILED"
+    assert breaker.state() == cb.BreakerState(cb.BreakerStatus.CLOSED, 4)  # 4 do not open it
+
+    rows = [entry(store, "l2"), entry(store, "l3")]
+    report = live(store, clock).run()  # the 5th failure opens it
+    state = breaker.state()
+    assert state.status is cb.BreakerStatus.OPEN and state.consecutive_failures == 5
+    assert report.stopped_by and report.stopped_by.startswith("circuit open after 5")
+    failed, held = (queue(store)[r] for r in rows)
+    assert (failed["status"], failed["attempts"]) == ("PENDING", 1)  # the 5th failure: a retry
+    assert failed["reason"].startswith("retry 1: order outcome unknown")
+    assert (held["status"], held["attempts"]) == ("PENDING", 0)  # never sent
+    assert held["reason"].startswith("circuit open after 5 consecutive failures")
+    sent = len(posts(fx))
+    assert sent == 5
+
+    live(store, clock).run()  # still open: nothing is sent
+    assert len(posts(fx)) == sent
+
+    fx.faults.clear()
+    clock.t += 31  # past open_seconds: the next call is the probe
+    report = live(store, clock).run()
+    assert report.filled == 2, report.lines
+    assert breaker.state() == cb.BreakerState()  # closed by the probe's success
+    assert all(queue(store)[r]["status"] == "FILLED" for r in rows)
+    assert_every_call_took_a_token(store, fx)
+
+
+def test_a_crashed_run_whose_order_reached_the_venue_is_reconciled_without_resending(
+    store: LedgerStore, fx: FakeExchange
+) -> None:
+    cid = "bb-crash-reached"
+    client = make_binance_client(fx.base_url, timeout_ms=1500)
+    client.create_order("ETH/BTC", "market", "buy", 0.5, params={"newClientOrderId": cid})
+    row = entry(store, cid=cid, status="EXECUTING", run_id="dead-run")
+    owned = entry(store, "l2", cid="bb-owned", status="EXECUTING", run_id="live-run")
+    executor = live(store)
+    executor.is_run_alive = lambda run_id: run_id == "live-run"
+    report = executor.run()
+    assert report.reconciled == 1
+    assert queue(store)[row]["status"] == "FILLED"
+    assert queue(store)[owned]["status"] == "EXECUTING"  # its run is alive: not ours to touch
+    assert len(posts(fx)) == 1 and orders_at_venue(fx, cid) == 1
+    assert len(table(store, "positions")) == 1
+
+
+def test_a_crashed_run_whose_order_never_left_is_requeued_and_sent_once(
+    store: LedgerStore, fx: FakeExchange
+) -> None:
+    row = entry(store, cid="bb-crash-lost", status="EXECUTING", run_id="dead-run")
+    report = live(store).run()
+    q = queue(store)[row]
+    assert report.reconciled == 1 and q["status"] == "FILLED"
+    assert len(posts(fx)) == 1 and orders_at_venue(fx, "bb-crash-lost") == 1
+    # A second run finds nothing to do and sends nothing.
+    live(store).run()
+    assert len(posts(fx)) == 1
+
+
+def test_an_ambiguous_send_whose_lookup_also_fails_is_left_for_the_next_run(
+    store: LedgerStore, fx: FakeExchange
+) -> None:
+    fx.add_fault("reset_after_accept", path=ORDER, method="POST")
+    fx.add_fault("error", path=ORDER, method="GET", status=502)
+    row = entry(store)
+    live(store).run()
+    q = queue(store)[row]
+    assert (q["status"], q["run_id"]) == ("EXECUTING", "ambiguous")
+    assert "lookup failed" in q["reason"]
+    live(store).run()  # the next run looks it up first
+    assert queue(store)[row]["status"] == "FILLED"
+    assert len(posts(fx)) == 1 and len(fx.orders()) == 1
+
+
+def test_created_at_is_kept_for_latency(store: LedgerStore, fx: FakeExchange) -> None:
+    entry(store, created_at=datetime.now(UTC) - timedelta(seconds=3))
+    executor: Executor = live(store)
+    report = executor.run()
+    assert report.latencies and report.latencies[0] >= 3

@@ -1,0 +1,212 @@
+"""The executor with the paper venue on a real ledger: order of work, expiry, positions, P&L."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from botbox_dagster.adapters.exchanges.paper import PaperSettings
+from botbox_dagster.adapters.executor import ExecutionSettings
+from botbox_dagster.adapters.ledger import LedgerStore
+from botbox_dagster.domain.bots import BotStatus
+from botbox_dagster.fake_exchange import FakeExchange
+from botbox_dagster_tests.adapters.conftest import (
+    enqueue,
+    live_bot,
+    live_exchange,
+    make_executor,
+    make_store,
+    paper_bot,
+    queue,
+    table,
+)
+
+NO_COSTS = PaperSettings(fee_bps=0.0, slippage_bps=0.0)
+
+
+def assert_every_row_has_a_reason(store: LedgerStore) -> None:
+    rows = queue(store).values()
+    assert all(r["reason"] for r in rows), [(r["id"], r["status"]) for r in rows]
+
+
+def open_long(store: LedgerStore, bot_id: str, size: float = 2.0, price: float = 100.0) -> None:
+    enqueue(store, bot_id, "LONG", size=size, entry=price, stop_loss=95.0, take_profit=110.0)
+    report = make_executor(store, paper=NO_COSTS, run_id=f"open-{bot_id}").run()
+    assert report.filled == 1, report.lines
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LedgerStore:
+    return make_store(tmp_path, [paper_bot(f"b{i}") for i in range(1, 6)])
+
+
+def test_close_rows_go_first_then_the_oldest_in_bounded_batches(store: LedgerStore) -> None:
+    open_long(store, "b5")
+    now = datetime.now(UTC)
+    newest = enqueue(store, "b1", size=0.1, created_at=now - timedelta(seconds=10))
+    oldest = enqueue(store, "b2", size=0.1, created_at=now - timedelta(seconds=30))
+    middle = enqueue(store, "b3", size=0.1, created_at=now - timedelta(seconds=20))
+    close = enqueue(store, "b5", "CLOSE", size=2.0, created_at=now)
+    executor = make_executor(store, settings=ExecutionSettings(batch_size=2))
+    report = executor.run()
+    assert report.claimed == 4 and report.filled == 4
+    orders = [o["queue_id"] for o in table(store, "orders") if o["queue_id"] != 1]
+    assert orders == [close, oldest, middle, newest]
+    assert_every_row_has_a_reason(store)
+
+
+def test_a_claim_never_exceeds_the_batch(store: LedgerStore) -> None:
+    for i in range(1, 5):
+        enqueue(store, f"b{i}", size=0.1)
+    claimed = store.claim_rows("paper", "r", datetime.now(UTC), 3)
+    assert len(claimed) == 3
+    assert [r["status"] for r in queue(store).values()].count("PENDING") == 1
+
+
+def test_stale_entries_expire_with_a_reason_but_closes_never_do(store: LedgerStore) -> None:
+    open_long(store, "b1")
+    old = datetime.now(UTC) - timedelta(minutes=10)
+    stale = enqueue(store, "b2", size=0.1, created_at=old, ttl_seconds=300)
+    close = enqueue(store, "b1", "CLOSE", size=2.0, created_at=old, ttl_seconds=300)
+    report = make_executor(store).run()
+    assert report.expired == 1 and report.filled == 1
+    rows = queue(store)
+    assert rows[stale]["status"] == "EXPIRED"
+    assert rows[stale]["reason"] == "not executed within its time to live (300 s)"
+    assert rows[close]["status"] == "FILLED"
+    assert store.open_position("b2", "BTC/USDT") is None
+
+
+def test_an_entry_opens_a_position_with_its_stop_and_target(store: LedgerStore) -> None:
+    row = enqueue(store, "b1", size=2.0, entry=100.0, stop_loss=95.0, take_profit=110.0)
+    make_executor(store).run()  # default paper: 5 bps slippage, 10 bps fee
+    q = queue(store)[row]
+    [position] = table(store, "positions")
+    [order] = table(store, "orders")
+    [fill] = table(store, "fills")
+    assert q["status"] == "FILLED" and q["reason"] == f"opened position {position['id']}"
+    assert q["order_id"] == order["exchange_order_id"] and order["queue_id"] == row
+    assert position["status"] == "OPEN" and position["direction"] == "LONG"
+    assert position["amount"] == 2.0 and position["entry_price"] == pytest.approx(100.05)
+    assert (position["stop_loss"], position["take_profit"]) == (95.0, 110.0)
+    assert position["fees"] == pytest.approx(0.2001) == fill["fee"] == order["fee"]
+    assert order["side"] == "buy" and order["mode"] == "paper"
+
+
+def test_a_close_realizes_pnl_after_both_fees(store: LedgerStore) -> None:
+    enqueue(store, "b1", size=2.0, entry=100.0, stop_loss=95.0, take_profit=110.0)
+    make_executor(store, run_id="r1").run()
+    close = enqueue(store, "b1", "CLOSE", size=2.0, entry=110.0)
+    make_executor(store, run_id="r2").run()
+    [position] = table(store, "positions")
+    entry, exit_ = 100.0 * 1.0005, 110.0 * 0.9995
+    entry_fee, exit_fee = 2 * entry * 0.001, 2 * exit_ * 0.001
+    pnl = (exit_ - entry) * 2 - entry_fee - exit_fee
+    assert pnl == pytest.approx(19.370)  # 19.79 gross, 0.2001 + 0.21989 in fees
+    assert position["status"] == "CLOSED" and position["open_key"] is None
+    assert position["exit_price"] == pytest.approx(exit_)
+    assert position["fees"] == pytest.approx(entry_fee + exit_fee)
+    assert position["realized_pnl"] == pytest.approx(pnl)
+    assert (
+        queue(store)[close]["reason"]
+        == f"closed position {position['id']}, realized P&L {pnl:+.8g}"
+    )
+    [balance] = table(store, "paper_balances")
+    assert balance["balance"] == pytest.approx(1000.0 + pnl)  # cash agrees with the P&L
+    assert [f["side"] for f in table(store, "fills")] == ["buy", "sell"]
+
+
+def test_a_short_opens_with_a_sell_and_closes_with_a_buy(store: LedgerStore) -> None:
+    enqueue(store, "b1", "SHORT", size=1.0, entry=100.0)
+    make_executor(store, paper=NO_COSTS, run_id="r1").run()
+    enqueue(store, "b1", "CLOSE", size=1.0, entry=90.0)
+    make_executor(store, paper=NO_COSTS, run_id="r2").run()
+    [position] = table(store, "positions")
+    assert position["direction"] == "SHORT" and position["realized_pnl"] == pytest.approx(10.0)
+    assert [o["side"] for o in table(store, "orders")] == ["sell", "buy"]
+
+
+def test_a_paused_bot_cancels_entries_but_still_closes(store: LedgerStore) -> None:
+    open_long(store, "b1")
+    store.set_bot_status("b1", BotStatus.PAUSED, "operator")
+    store.set_bot_status("b2", BotStatus.STOPPED, "operator")
+    close = enqueue(store, "b1", "CLOSE", size=2.0)
+    entry = enqueue(store, "b2", size=0.1)
+    report = make_executor(store).run()
+    rows = queue(store)
+    assert rows[close]["status"] == "FILLED"
+    assert (rows[entry]["status"], rows[entry]["reason"]) == ("CANCELLED", "bot is STOPPED")
+    assert report.cancelled == {"bot is STOPPED": 1}
+    assert len(table(store, "orders")) == 2  # the opening order and the close
+
+
+def test_redundant_rows_are_cancelled(store: LedgerStore) -> None:
+    open_long(store, "b1")
+    again = enqueue(store, "b1", size=1.0)
+    orphan = enqueue(store, "b2", "CLOSE", size=1.0)
+    make_executor(store).run()
+    rows = queue(store)
+    assert rows[again]["status"] == "CANCELLED" and "already open" in rows[again]["reason"]
+    assert rows[orphan]["status"] == "CANCELLED"
+    assert rows[orphan]["reason"] == "no open position to close"
+
+
+def test_closes_only_leaves_entries_pending(store: LedgerStore) -> None:
+    open_long(store, "b1")
+    close = enqueue(store, "b1", "CLOSE", size=2.0)
+    entries = [enqueue(store, f"b{i}", size=0.1) for i in (2, 3)]
+    before = queue(store)
+    report = make_executor(store, settings=ExecutionSettings(batch_size=1)).run(closes_only=True)
+    rows = queue(store)
+    assert rows[close]["status"] == "FILLED" and report.filled == 1
+    for e in entries:
+        # Untouched, so the sensor's fingerprint of the queue does not change while paused.
+        assert rows[e] == before[e]
+    # Resumed: the same rows trade.
+    assert make_executor(store, run_id="later").run().filled == 2
+
+
+def test_live_bot_without_the_deployment_flag_fails_and_sends_nothing(
+    tmp_path: Path, fx: FakeExchange
+) -> None:
+    store = make_store(tmp_path, [live_bot("l1")], live_url=fx.base_url)
+    row = enqueue(store, "l1", exchange="live", symbol="ETH/BTC", size=0.5)
+    close = enqueue(store, "l1", "CLOSE", exchange="live", symbol="ETH/BTC", size=0.5)
+    executor = make_executor(store, "live", live=live_exchange(store))
+    report = executor.run()
+    rows = queue(store)
+    for r in (row, close):
+        assert rows[r]["status"] == "FAILED"
+        assert rows[r]["reason"].startswith("live trading is disabled in this deployment")
+    assert sum(report.failed.values()) == 2
+    assert fx.requests() == [] and fx.orders() == []
+    assert table(store, "exchange_calls") == []
+
+
+def test_an_amount_that_rounds_to_nothing_fails(store: LedgerStore) -> None:
+    row = enqueue(store, "b1", size=1e-9)
+    make_executor(store).run()
+    q = queue(store)[row]
+    assert q["status"] == "FAILED" and q["reason"].startswith("invalid order:")
+    assert table(store, "orders") == []
+
+
+def test_a_deleted_bot_cancels_its_rows(store: LedgerStore) -> None:
+    row = enqueue(store, "ghost", size=1.0)
+    make_executor(store).run()
+    assert (queue(store)[row]["status"], queue(store)[row]["reason"]) == (
+        "CANCELLED",
+        "bot no longer exists",
+    )
+
+
+def test_transient_paper_errors_retry_then_fail(store: LedgerStore) -> None:
+    # No candles for ETH/USDT: the paper venue has no price yet (transient).
+    row = enqueue(store, "b1", symbol="ETH/USDT", size=1.0)
+    settings = ExecutionSettings(max_attempts=3, retry_base_seconds=0.0)
+    report = make_executor(store, settings=settings).run()
+    q = queue(store)[row]
+    assert report.requeued == 2
+    assert q["status"] == "FAILED" and q["attempts"] == 3
+    assert q["reason"] == "gave up after 3 attempts: no price yet for ETH/USDT"
+    assert_every_row_has_a_reason(store)
