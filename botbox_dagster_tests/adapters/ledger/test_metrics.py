@@ -1,0 +1,113 @@
+"""Fleet and per-bot metrics on a real DuckDB ledger with the demo fleet and seeded activity."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from botbox_dagster.adapters.ledger import LedgerStore
+from botbox_dagster.adapters.ledger.metrics import percentile, reason_key
+from botbox_dagster_tests.support.seed import add_queue_row, add_signal, busy_demo_ledger, minute
+
+NOW = minute(datetime.now(UTC)) + timedelta(seconds=30)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> LedgerStore:
+    return busy_demo_ledger(tmp_path_factory.mktemp("metrics") / "ledger.duckdb", NOW)
+
+
+def test_fleet_counts(store: LedgerStore) -> None:
+    m = store.fleet_metrics(now=NOW)
+    assert m.active_bots == 25
+    assert m.signals_hour == {"EXECUTED": 6, "REJECTED": 6}
+    assert m.acceptance_rate_hour == pytest.approx(0.5)
+    assert m.rejection_reasons_day == {"data too old": 6}
+    assert m.signals_by_strategy_day == {"scalp-1m": 12}
+    assert m.signals_by_bot_day == {"btc-scalper": 6, "eth-scalper": 6}
+    assert m.trades_hour == 3 and m.trades_day == 3
+    assert m.queue_by_status == {"FILLED": 3, "PENDING": 1}
+    assert m.queue_depth == 1
+    assert m.fill_rate_day == 1.0
+    assert m.execution_failure_rate_hour == 0.0
+    assert m.open_positions == 1
+    assert m.realized_pnl == pytest.approx(4.0 - 1.0)
+    assert m.unrealized_pnl == pytest.approx(2.0)
+
+
+def test_latencies(store: LedgerStore) -> None:
+    m = store.fleet_metrics(now=NOW)
+    # Fills were seeded two seconds after their queue rows.
+    assert m.order_latency_p50 == pytest.approx(2.0)
+    assert m.order_latency_p95 == pytest.approx(2.0)
+    # Signals were evaluated 2 s and 3 s into their one-minute slots.
+    assert m.signal_latency_p50 == pytest.approx(2.5)
+    assert m.signal_latency_p95 == pytest.approx(3.0, abs=0.01)
+
+
+def test_exchange_health_and_market_freshness(store: LedgerStore) -> None:
+    m = store.fleet_metrics(now=NOW)
+    [paper] = m.exchanges
+    assert (paper.account, paper.circuit, paper.rate_limited_recent) == ("paper", "CLOSED", 0)
+    assert len(m.markets) == 6 and not m.stale_markets
+    # 25 bots on 6 markets: 19 fetches saved per refresh.
+    assert m.fetches_saved_per_refresh == 19
+    assert m.pause == {"paused": False}
+    later = store.fleet_metrics(now=NOW + timedelta(minutes=5))
+    assert len(later.stale_markets) == 6
+
+
+def test_health_inputs_follow_the_ledger(tmp_path: Path) -> None:
+    store = busy_demo_ledger(tmp_path / "l.duckdb", NOW)
+    store.log_exchange_call("paper", "rate_limited", 0, "rate_limited", "429 Too Many Requests")
+    store.run(
+        lambda c: c.execute(
+            "INSERT INTO circuit_breakers (exchange, state, updated_at) VALUES ('paper', ?, ?)",
+            [json.dumps({"status": "OPEN", "consecutive_failures": 5}), NOW],
+        )
+    )
+    for _ in range(3):
+        add_queue_row(store, "btc-scalper", "FAILED", created=NOW - timedelta(minutes=1))
+    inputs = store.fleet_metrics(now=datetime.now(UTC)).health_inputs()
+    assert inputs.open_breakers == {"paper": "OPEN"}
+    assert inputs.rate_limited == {"paper": 1}
+    assert (inputs.executions_finished, inputs.executions_failed) == (6, 3)
+
+
+def test_bot_metrics(store: LedgerStore) -> None:
+    b = store.bot_metrics("btc-scalper", now=NOW)
+    assert b is not None
+    assert b.bot["strategy"] == "scalp-1m" and b.bot["interval"] == 1
+    assert len(b.signals) == 6 and b.signals[0]["contributions"]["rsi"]["contribution"] == 0.5
+    assert len(b.open_positions) == 1 and len(b.trades) == 3
+    assert b.realized_pnl == pytest.approx(3.0) and b.unrealized_pnl == pytest.approx(2.0)
+    values = [v for _, v in b.equity]
+    assert values == [2000.0, 2004.0, 2003.0, 2005.0]
+    assert b.next_check_at == minute(NOW) + timedelta(minutes=1)  # never checked: next minute
+    assert store.bot_metrics("nope") is None
+
+
+def test_bots_overview(store: LedgerStore) -> None:
+    rows = {r["id"]: r for r in store.bots_overview(now=NOW)}
+    assert len(rows) == 25
+    assert rows["btc-scalper"]["signals_day"] == 6
+    assert rows["btc-scalper"]["open_positions"] == 1
+    assert rows["btc-scalper"]["pnl"] == pytest.approx(5.0)
+
+
+def test_signals_older_than_a_day_are_left_out(tmp_path: Path) -> None:
+    store = busy_demo_ledger(tmp_path / "l.duckdb", NOW)
+    add_signal(store, "btc-trend", "ACCEPTED", at=NOW - timedelta(days=2))
+    assert sum(store.fleet_metrics(now=NOW).signals_day.values()) == 12
+
+
+def test_helpers() -> None:
+    assert reason_key("data too old: 185s") == "data too old"
+    assert reason_key("max positions (40) reached") == "max positions"
+    assert reason_key(None) == "unknown"
+    assert percentile([], 0.5) is None
+    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
+    assert percentile([5.0], 0.95) == 5.0

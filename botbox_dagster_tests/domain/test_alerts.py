@@ -1,0 +1,129 @@
+"""Alert rules, the fire-once/resolve state machine, the rate limit and the daily summary."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from botbox_dagster.domain.alerts import (
+    RULES,
+    AlertState,
+    HealthInputs,
+    Kind,
+    RatePolicy,
+    Severity,
+    daily_summary,
+    evaluate,
+    step,
+    summary_due,
+    throttled,
+    with_summary_sent,
+)
+
+NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+
+CASES = [
+    (HealthInputs(open_breakers={"binance": "OPEN"}), "circuit_breakers_closed", Severity.CRITICAL),
+    (HealthInputs(rate_limited={"binance": 1}), "no_rate_limit_violations", Severity.CRITICAL),
+    (
+        HealthInputs(executions_finished=10, executions_failed=2),
+        "execution_failure_rate",
+        Severity.CRITICAL,
+    ),
+    (HealthInputs(signal_latency_p95=10.5), "signal_latency", Severity.WARNING),
+    (HealthInputs(queue_depth=101), "queue_depth", Severity.WARNING),
+    (HealthInputs(signals_judged=10, signals_rejected=9), "rejection_rate", Severity.WARNING),
+    (HealthInputs(stale_markets=("paper BTC/USDT",)), "market_data_fresh", Severity.WARNING),
+]
+
+
+@pytest.mark.parametrize(("inputs", "check", "severity"), CASES)
+def test_each_rule_trips_with_its_severity(
+    inputs: HealthInputs, check: str, severity: Severity
+) -> None:
+    [condition] = evaluate(inputs)
+    assert condition.check == check
+    assert condition.severity is severity
+
+
+def test_every_rule_has_a_case_and_healthy_inputs_raise_nothing() -> None:
+    assert {c for _, c, _ in CASES} == {r.check for r in RULES}
+    assert evaluate(HealthInputs()) == []
+
+
+@pytest.mark.parametrize(
+    "inputs",
+    [
+        HealthInputs(executions_finished=10, executions_failed=1),  # exactly 10%: not above
+        HealthInputs(executions_finished=2, executions_failed=2),  # below the minimum sample
+        HealthInputs(signal_latency_p95=10.0),
+        HealthInputs(queue_depth=100),
+        HealthInputs(signals_judged=10, signals_rejected=8),
+        HealthInputs(signals_judged=5, signals_rejected=5),
+        HealthInputs(rate_limited={"binance": 0}, open_breakers={}),
+    ],
+)
+def test_at_the_threshold_nothing_trips(inputs: HealthInputs) -> None:
+    assert evaluate(inputs) == []
+
+
+def test_a_condition_fires_once_then_resolves_once() -> None:
+    conditions = evaluate(HealthInputs(queue_depth=150))
+    state, sent = step(AlertState(), conditions, NOW)
+    assert [(n.kind, n.key) for n in sent] == [(Kind.FIRING, "queue_depth")]
+    for i in range(1, 4):
+        state, sent = step(state, conditions, NOW + timedelta(seconds=30 * i))
+        assert sent == []
+    state, sent = step(state, [], NOW + timedelta(minutes=5))
+    assert [(n.kind, n.key) for n in sent] == [(Kind.RESOLVED, "queue_depth")]
+    assert "cleared after 5 min" in sent[0].text
+    state, sent = step(state, [], NOW + timedelta(minutes=6))
+    assert sent == [] and not state.active
+
+
+def test_state_survives_a_json_round_trip() -> None:
+    state, _ = step(AlertState(), evaluate(HealthInputs(queue_depth=150)), NOW)
+    again = AlertState.from_json(state.to_json())
+    assert again == state
+    assert step(again, evaluate(HealthInputs(queue_depth=150)), NOW)[1] == []
+
+
+def test_rate_limit_holds_back_and_delivers_later_critical_first() -> None:
+    many = evaluate(
+        HealthInputs(stale_markets=tuple(f"m{i}" for i in range(5)), open_breakers={"x": "OPEN"})
+    )
+    policy = RatePolicy(max_notifications=3, window=timedelta(minutes=10))
+    state, sent = step(AlertState(), many, NOW, policy)
+    assert [n.key for n in sent] == ["circuit_open:x", "stale:m0", "stale:m1"]
+    state, sent = step(state, many, NOW + timedelta(minutes=1), policy)
+    assert sent == []  # budget spent
+    state, sent = step(state, many, NOW + timedelta(minutes=11), policy)
+    assert [n.key for n in sent] == ["stale:m2", "stale:m3", "stale:m4"]
+    state, sent = step(state, many, NOW + timedelta(minutes=30), policy)
+    assert sent == []
+
+
+def test_a_condition_that_clears_before_being_sent_is_dropped_silently() -> None:
+    policy = RatePolicy(max_notifications=0)
+    state, _ = step(AlertState(), evaluate(HealthInputs(queue_depth=150)), NOW, policy)
+    state, sent = step(state, [], NOW + timedelta(minutes=1), RatePolicy())
+    assert sent == [] and not state.active
+
+
+def test_daily_summary_once_a_day_after_its_hour() -> None:
+    state = AlertState()
+    assert not summary_due(state, NOW.replace(hour=7), 8)
+    assert summary_due(state, NOW, 8)
+    state = with_summary_sent(state, NOW)
+    assert not summary_due(state, NOW + timedelta(hours=3), 8)
+    assert summary_due(state, NOW + timedelta(days=1), 8)
+    n = daily_summary(NOW, {"scalp": 12}, {"data too old": 3, "pause": 1}, 5.5, -1.25, 4)
+    assert n.severity is Severity.INFO and n.kind is Kind.SUMMARY
+    assert "scalp 12" in n.text and "data too old (3)" in n.text and "+5.50" in n.text
+
+
+def test_throttle_window() -> None:
+    assert not throttled(None, NOW, timedelta(minutes=10))
+    assert throttled(NOW, NOW + timedelta(minutes=9), timedelta(minutes=10))
+    assert not throttled(NOW, NOW + timedelta(minutes=10), timedelta(minutes=10))
