@@ -50,14 +50,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[k]
 
 
+# The tick that evaluated a signal started at the close of the minute it ran in: that 1m candle
+# close is where the clock starts (a bot checked for the first time may use an older bar of its
+# own timeframe, which says nothing about the pipeline's speed).
 STAGES_SQL = """
 SELECT
-  epoch(s.evaluated_at) - epoch(s.candle_time + to_seconds(
-      CASE s.timeframe WHEN '1m' THEN 60 WHEN '5m' THEN 300 WHEN '15m' THEN 900 ELSE 3600 END)),
+  epoch(s.evaluated_at) - epoch(date_trunc('minute', s.evaluated_at)),
   epoch(q.created_at) - epoch(s.evaluated_at),
   epoch(o.created_at) - epoch(q.created_at),
-  epoch(o.created_at) - epoch(s.candle_time + to_seconds(
-      CASE s.timeframe WHEN '1m' THEN 60 WHEN '5m' THEN 300 WHEN '15m' THEN 900 ELSE 3600 END))
+  epoch(o.created_at) - epoch(date_trunc('minute', s.evaluated_at))
 FROM orders o
 JOIN trade_queue q ON q.client_order_id = o.client_order_id
 JOIN signals s ON s.id = q.signal_id
