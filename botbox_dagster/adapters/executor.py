@@ -194,7 +194,7 @@ class Executor:
             return
         try:
             found = venue.find_order(row.bot_id, row.symbol, row.client_order_id)
-        except ee.ExchangeError as exc:
+        except (ee.ExchangeError, BudgetExhaustedError) as exc:
             self.log(f"#{row.id}: lookup of {row.client_order_id} failed ({exc}); will retry")
             return
         self.report.reconciled += 1
@@ -262,6 +262,10 @@ class Executor:
             self.breaker.failure(exc.reason)
             return self._resolve_ambiguous(row, venue, exc)
         except ee.PermanentExchangeError as exc:
+            if row.attempts > 0 and isinstance(exc, ee.InvalidOrderError):
+                # A resend refused (Binance: "Duplicate order sent.") can mean the venue got the
+                # earlier send after all: follow the venue's record rather than fail the row.
+                return self._resolve_ambiguous(row, venue, exc, refused=True)
             self._fail(row, exc.reason)
             return None
         except ee.ExchangeError as exc:
@@ -274,19 +278,21 @@ class Executor:
         return None
 
     def _resolve_ambiguous(
-        self, row: QueueRow, venue: Exchange, exc: ee.AmbiguousOrderError
+        self, row: QueueRow, venue: Exchange, exc: ee.ExchangeError, *, refused: bool = False
     ) -> None:
         try:
             found = venue.find_order(row.bot_id, row.symbol, row.client_order_id)
-        except ee.ExchangeError as lookup_error:
+        except (ee.ExchangeError, BudgetExhaustedError) as lookup_error:
             # Unknown outcome and no answer: keep it EXECUTING so the next run looks it up first.
-            self.store.requeue_ambiguous(
-                row, f"{exc.reason}; lookup failed: {lookup_error.reason}", self._now()
-            )
+            why = getattr(lookup_error, "reason", str(lookup_error))
+            self.store.requeue_ambiguous(row, f"{exc.reason}; lookup failed: {why}", self._now())
             self.report.lines.append(f"#{row.id} outcome unknown; left for lookup by the next run")
             return None
         if found is not None:
-            self._record(row, found, venue.mode, " (found after an ambiguous send)")
+            note = " (found after a refused resend)" if refused else ""
+            self._record(row, found, venue.mode, note or " (found after an ambiguous send)")
+        elif refused:
+            self._fail(row, exc.reason)
         else:
             self._retry(
                 row, ee.TransientExchangeError(f"{exc.reason}; the venue has no such order")
