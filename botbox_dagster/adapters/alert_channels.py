@@ -28,8 +28,11 @@ _ICON = {
 
 
 class Channel(Protocol):
-    name: str
-    severities: frozenset[Severity]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def severities(self) -> frozenset[Severity]: ...
 
     def send(self, notification: Notification) -> None:
         """Deliver or raise; :func:`deliver` catches."""

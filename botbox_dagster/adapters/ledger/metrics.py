@@ -285,7 +285,8 @@ class MetricsQueries:
             signals = _rows(
                 conn,
                 "SELECT id, direction, candle_time, price, score, contributions, regime, status, "
-                f"reason, evaluated_at FROM signals WHERE bot_id = ? ORDER BY id DESC LIMIT {limit}",
+                f"reason, evaluated_at FROM signals WHERE bot_id = ? "
+                f"ORDER BY evaluated_at DESC, id DESC LIMIT {limit}",
                 [bot_id],
             )
             for s in signals:

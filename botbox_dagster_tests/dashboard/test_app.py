@@ -1,0 +1,109 @@
+"""The dashboard over real HTTP: pages, JSON, Check Now, Pause All / Resume, and the lock."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+from botbox_dagster_tests.dashboard.conftest import Served
+
+
+def get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.status, r.read().decode()
+
+
+def post(url: str, data: str = "", headers: dict[str, str] | None = None) -> tuple[int, str, str]:
+    req = urllib.request.Request(url, data=data.encode(), method="POST", headers=headers or {})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return r.status, r.url, r.read().decode()
+
+
+def get_json(url: str) -> Any:
+    return json.loads(get(url)[1])
+
+
+def test_fleet_page_shows_the_operator_dashboard(served: Served) -> None:
+    status, html = get(served.base + "/")
+    assert status == 200
+    assert '<meta http-equiv="refresh" content="10">' in html
+    assert 'id="active-bots"><small>Active bots</small><b>25</b>' in html
+    assert 'id="signals-hour"><small>Signals last hour</small><b>12</b>' in html
+    assert 'id="trades-hour"><small>Trades last hour</small><b>3</b>' in html
+    assert 'id="queue-depth"><small>Queue depth</small><b>1</b>' in html
+    assert '<span class="ok">CLOSED</span>' in html  # exchange health and breaker
+    assert 'href="/bots/btc-scalper"' in html and "Trading</b> (not paused)" in html
+
+
+def test_bot_page_and_json(served: Served) -> None:
+    status, html = get(served.base + "/bots/btc-scalper")
+    assert status == 200
+    assert 'id="pnl-chart"' in html and "<polyline" in html
+    assert "data too old" not in html  # another bot's rejections
+    assert html.count("EXECUTED") == 6 and "rsi +0.500" in html
+    assert 'id="next-check"' in html and 'id="check-now"' in html
+    fleet = get_json(served.base + "/api/fleet")
+    assert fleet["derived"]["active_bots"] == 25 and len(fleet["bots"]) == 25
+    assert fleet["metrics"]["rejection_reasons_day"] == {"data too old": 6}
+    bot = get_json(served.base + "/api/bots/btc-scalper")
+    assert bot["bot"]["realized_pnl"] == pytest.approx(3.0)
+    assert [round(v) for _, v in bot["bot"]["equity"]] == [2000, 2004, 2003, 2005]
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        get(served.base + "/bots/nope")
+    assert missing.value.code == 404
+
+
+def test_check_now_records_and_shows_the_verdict(served: Served) -> None:
+    started = time.monotonic()
+    status, url, html = post(served.base + "/bots/btc-scalper/check")
+    assert time.monotonic() - started < 5
+    assert status == 200 and url.endswith("/bots/btc-scalper#check-result")
+    assert 'id="check-verdict"' in html and "by dashboard" in html
+    recorded = served.store.get_control("check_now:btc-scalper")
+    assert recorded is not None and recorded["updated_by"] == "dashboard"
+    assert recorded["verdict"] in {"ACCEPTED", "REJECTED", "NO SIGNAL"} and recorded["factors"]
+    # Dry run: nothing was queued or logged.
+    assert served.store.run(lambda c: c.execute("SELECT count(*) FROM signals").fetchone()[0]) == 12
+
+
+def test_pause_all_and_resume(served: Served) -> None:
+    _, _, html = post(served.base + "/pause", "reason=exchange+maintenance&minutes=30")
+    assert "FLEET PAUSED</b> by dashboard" in html and "exchange maintenance" in html
+    pause = served.store.get_control("pause_all")
+    assert pause is not None
+    assert pause["paused"] and pause["updated_by"] == "dashboard" and pause["until"]
+    assert served.store.fleet_summary()["pause_all"]["paused"]  # what the tick obeys
+    _, _, html = post(served.base + "/resume")
+    assert "Trading</b> (not paused)" in html
+    assert not served.store.fleet_summary()["pause_all"]["paused"]
+
+
+def test_cross_origin_posts_are_refused(served: Served) -> None:
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        post(served.base + "/pause", "reason=x", {"Origin": "http://evil.example"})
+    assert refused.value.code == 403
+    assert served.store.get_control("pause_all") is None
+
+
+def test_the_dashboard_never_holds_the_ledger_between_requests(served: Served) -> None:
+    get(served.base + "/")
+    get(served.base + "/bots/btc-scalper")
+    # Another process (a Dagster run, the CLI) can open the file read-write right away.
+    opened = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb; duckdb.connect({str(served.store.path)!r}).close()",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert opened.returncode == 0, opened.stderr
