@@ -1,0 +1,162 @@
+"""Execution wiring: execute_trades_job, its pools, trade_queue_sensor, pause and resume."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from botbox_dagster.adapters.ledger import LedgerStore
+from botbox_dagster.defs.execution.controls import pause_all_job, resume_all_job
+from botbox_dagster.defs.execution.jobs import EXCHANGE_TAG, build_execute_trades_job
+from botbox_dagster.defs.execution.sensors import build_trade_queue_sensor
+from botbox_dagster.defs.resources import LedgerResource
+from botbox_dagster_tests.adapters.conftest import enqueue, make_store, paper_bot, queue, table
+
+JOB = build_execute_trades_job(["paper", "binance-main"])
+SENSOR = build_trade_queue_sensor(JOB)
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LedgerStore:
+    monkeypatch.delenv("BOTBOX_LIVE_TRADING", raising=False)
+    return make_store(tmp_path, [paper_bot("b1"), paper_bot("b2"), paper_bot("b3")])
+
+
+def resources(store: LedgerStore) -> dict[str, Any]:
+    return {"ledger": LedgerResource(path=str(store.path))}
+
+
+def metadata(result: dg.ExecuteInProcessResult, step: str) -> dict[str, Any]:
+    for event in result.all_events:
+        if event.event_type_value == "STEP_OUTPUT" and event.step_key == step:
+            return {k: v.value for k, v in event.event_specific_data.metadata.items()}
+    raise AssertionError(f"no output from {step}")
+
+
+def execute(store: LedgerStore, account: str = "paper", **config: Any) -> dg.ExecuteInProcessResult:
+    return JOB.execute_in_process(
+        run_config={"ops": {"route_execution": {"config": {"account": account, **config}}}},
+        resources=resources(store),
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+
+
+def test_each_account_op_is_in_its_own_pool() -> None:
+    pools = {node.name: node.definition.pool for node in JOB.graph.nodes}
+    assert pools["execute_trades__paper"] == "exchange-paper"
+    assert pools["execute_trades__binance_main"] == "exchange-binance-main"
+    assert pools["execute_trades__other"] == "exchange-other"
+    assert pools["route_execution"] is None  # routing holds no exchange slot
+
+
+def test_the_job_executes_an_account_and_reports_it(store: LedgerStore) -> None:
+    rows = [enqueue(store, "b1", size=1.0), enqueue(store, "b2", size=2.0)]
+    result = execute(store, paper={"fee_bps": 0.0, "slippage_bps": 0.0, "starting_balance": 500})
+    assert result.success
+    ran = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"}
+    assert ran == {"route_execution", "execute_trades__paper"}  # other branches skipped
+    meta = metadata(result, "execute_trades__paper")
+    assert meta["account"] == "paper" and meta["filled"] == 2 and meta["claimed"] == 2
+    assert meta["failed"] == 0 and meta["fleet_paused"] is False
+    assert "opened position" in meta["trades"]
+    assert all(queue(store)[r]["status"] == "FILLED" for r in rows)
+    assert {b["balance"] for b in table(store, "paper_balances")} == {400.0, 300.0}
+
+
+def test_an_unknown_account_fails_the_run_with_the_known_ones(store: LedgerStore) -> None:
+    result = JOB.execute_in_process(
+        run_config={"ops": {"route_execution": {"config": {"account": "nope"}}}},
+        resources=resources(store),
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert failure.step_key == "execute_trades__other"
+    assert "unknown exchange account 'nope' (known: paper)" in str(failure.event_specific_data)
+
+
+def test_pause_and_resume_write_the_control_and_gate_entries(store: LedgerStore) -> None:
+    paused = pause_all_job.execute_in_process(
+        run_config={
+            "ops": {
+                "pause_all": {"config": {"reason": "exchange incident", "resume_after_minutes": 30}}
+            }
+        },
+        resources=resources(store),
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert paused.success
+    control = store.get_control("pause_all")
+    assert control is not None and control["paused"] and control["reason"] == "exchange incident"
+    assert datetime.fromisoformat(control["until"]) > datetime.now(UTC)
+    assert control["updated_by"].startswith("dagster run ")
+
+    entry = enqueue(store, "b1", size=1.0)
+    result = execute(store)
+    assert metadata(result, "execute_trades__paper")["fleet_paused"] is True
+    assert queue(store)[entry]["status"] == "PENDING"
+
+    resumed = resume_all_job.execute_in_process(
+        resources=resources(store), instance=dg.DagsterInstance.ephemeral()
+    )
+    assert resumed.success
+    assert metadata(resumed, "resume_all")["was_paused_for"] == "exchange incident"
+    assert store.get_control("pause_all")["paused"] is False
+    execute(store)
+    assert queue(store)[entry]["status"] == "FILLED"
+
+
+def tick(store: LedgerStore, instance: dg.DagsterInstance) -> dg.SensorResult | dg.SkipReason:
+    context = dg.build_sensor_context(instance=instance, resources=resources(store))
+    return SENSOR(context)
+
+
+def test_the_sensor_launches_one_run_per_account_with_work(store: LedgerStore) -> None:
+    with dg.instance_for_test() as instance:
+        skip = tick(store, instance)
+        assert isinstance(skip, dg.SkipReason) and skip.skip_message == "trade queue empty"
+
+        enqueue(store, "b1")
+        enqueue(store, "b2")
+        enqueue(store, "b3", exchange="binance-main")
+        first = tick(store, instance)
+        assert isinstance(first, dg.SensorResult)
+        by_account = {r.tags[EXCHANGE_TAG]: r for r in first.run_requests}
+        assert sorted(by_account) == ["binance-main", "paper"]
+        paper = by_account["paper"]
+        assert paper.tags["botbox/pending"] == "2"
+        assert paper.run_config == {"ops": {"route_execution": {"config": {"account": "paper"}}}}
+
+        same = tick(store, instance)  # nothing changed: the same keys, deduplicated by the daemon
+        assert [r.run_key for r in same.run_requests] == [r.run_key for r in first.run_requests]
+
+        enqueue(store, "b2", "CLOSE")
+        changed = {r.tags[EXCHANGE_TAG]: r.run_key for r in tick(store, instance).run_requests}
+        assert changed["paper"] != paper.run_key
+        assert changed["binance-main"] == by_account["binance-main"].run_key
+
+        instance.create_run_for_job(
+            job_def=JOB,
+            run_config={"ops": {"route_execution": {"config": {"account": "paper"}}}},
+            tags={EXCHANGE_TAG: "paper"},
+            status=dg.DagsterRunStatus.STARTING,
+        )
+        busy = tick(store, instance)
+        assert [r.tags[EXCHANGE_TAG] for r in busy.run_requests] == ["binance-main"]
+
+
+def test_the_sensor_skips_when_every_account_is_busy(store: LedgerStore) -> None:
+    enqueue(store, "b1")
+    with dg.instance_for_test() as instance:
+        instance.create_run_for_job(
+            job_def=JOB,
+            run_config={"ops": {"route_execution": {"config": {"account": "paper"}}}},
+            tags={EXCHANGE_TAG: "paper"},
+            status=dg.DagsterRunStatus.STARTED,
+        )
+        skip = tick(store, instance)
+        assert isinstance(skip, dg.SkipReason)
+        assert skip.skip_message == "paper (1 pending, run active)"
