@@ -164,7 +164,12 @@ def parse_bot(raw: Any, where: str) -> tuple[Bot | None, list[ConfigError]]:
     if not isinstance(bot_id, str) or not ID_PATTERN.match(bot_id):
         errs.add("id", f"must be 1-48 lowercase letters, digits, '-' or '_', got {bot_id!r}")
     interval = raw.get("check_interval_minutes")
-    if isinstance(interval, bool) or interval not in CHECK_INTERVALS:
+    # An int, not merely equal to one: 1.0 or True would slip through ``in`` as 1.
+    if (
+        isinstance(interval, bool)
+        or not isinstance(interval, int)
+        or interval not in CHECK_INTERVALS
+    ):
         allowed = ", ".join(str(i) for i in CHECK_INTERVALS)
         errs.add("check_interval_minutes", f"must be one of {allowed}, got {interval!r}")
     for required in ("strategy", "exchange", "symbol"):

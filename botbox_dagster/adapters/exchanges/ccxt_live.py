@@ -8,6 +8,7 @@ are handed to ccxt only: never logged, never stored.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import ccxt
@@ -52,6 +53,15 @@ class LiveExchange:
                     exchange=self.account,
                 ) from exc
             raise error from exc
+        except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
+            # ccxt parsing a malformed answer (NaN, empty, wrong shape) raises plain Python
+            # errors: they must not escape and kill the run with the whole batch EXECUTING.
+            reason = f"malformed answer to {endpoint}: {type(exc).__name__}: {exc}"[:300]
+            if ambiguous_cid:
+                raise ee.AmbiguousOrderError(
+                    reason, client_order_id=ambiguous_cid, exchange=self.account
+                ) from exc
+            raise ee.PermanentExchangeError(reason, exchange=self.account) from exc
         used = used_weight(self.client, self.limiter.limits.used_weight_header)
         if used is not None:
             self.limiter.observe_used_weight(used)
@@ -76,6 +86,11 @@ class LiveExchange:
         price = ticker.get("last") or ticker.get("close")
         if not price:
             raise ee.TransientExchangeError(f"no price for {symbol}", exchange=self.account)
+        if not (math.isfinite(float(price)) and float(price) > 0):
+            raise ee.PermanentExchangeError(
+                f"the venue's price for {symbol} is not a positive number: {price!r}",
+                exchange=self.account,
+            )
         return float(price)
 
     def _result(self, order: dict[str, Any], cid: str) -> OrderResult:

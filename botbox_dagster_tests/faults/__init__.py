@@ -1,0 +1,1 @@
+"""The fault suite: BotBox's guarantees under a misbehaving exchange, through real processes."""
