@@ -12,7 +12,7 @@ import pytest
 from botbox_dagster.adapters.executor import ExecutionSettings, Executor
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.domain import circuit_breaker as cb
-from botbox_dagster.fake_exchange import FakeExchange, make_binance_client
+from botbox_dagster.fake_exchange import FakeExchange, LimitConfig, make_binance_client
 from botbox_dagster_tests.adapters.conftest import (
     enqueue,
     fast_breaker,
@@ -192,6 +192,7 @@ def test_an_amount_below_the_market_step_fails_before_sending(
     assert fx.requests(ORDER) == []
 
 
+@pytest.mark.integration
 def test_five_consecutive_failures_open_the_breaker_then_a_probe_closes_it(
     store: LedgerStore, fx: FakeExchange
 ) -> None:
@@ -315,3 +316,26 @@ def test_a_spent_budget_during_reconciliation_leaves_rows_for_the_next_run(
     report = executor.run()  # must not raise
     assert queue(store)[row]["status"] == "EXECUTING" and report.reconciled == 0
     assert fx.requests() == []
+
+
+def test_a_429_is_retried_no_sooner_than_retry_after_and_blocks_the_budget(
+    store: LedgerStore, fx: FakeExchange
+) -> None:
+    fx.set_limits(LimitConfig(orders_per_10s=1, order_window_s=10.0))
+    first, second, third = (entry(store, f"l{i}") for i in (1, 2, 3))
+    executor = live(store)
+    report = executor.run()
+    rows = queue(store)
+    assert rows[first]["status"] == "FILLED"
+    assert posts(fx) == [200, 429]
+    retry_after = float(executor.live.client.last_response_headers["Retry-After"])
+    assert retry_after > 0
+    limited = rows[second]
+    assert (limited["status"], limited["attempts"]) == ("PENDING", 1)
+    assert "429" in limited["reason"] or "1015" in limited["reason"]
+    wait = (limited["next_attempt_at"] - limited["updated_at"]).total_seconds()
+    assert wait >= retry_after - 0.01
+    # The account's budget is blocked until Retry-After: the rest waits for a later run.
+    assert rows[third]["status"] == "PENDING" and rows[third]["attempts"] == 0
+    assert report.stopped_by == "rate-limit budget spent"
+    assert any(c["outcome"] == "rate_limited" for c in table(store, "exchange_calls"))

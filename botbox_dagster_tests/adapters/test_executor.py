@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from botbox_dagster.adapters.exchanges.paper import PaperSettings
+from botbox_dagster.adapters.exchanges.paper import PaperExchange, PaperSettings
 from botbox_dagster.adapters.executor import ExecutionSettings
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.domain.bots import BotStatus
+from botbox_dagster.domain.execution import Side
 from botbox_dagster.fake_exchange import FakeExchange
 from botbox_dagster_tests.adapters.conftest import (
     enqueue,
@@ -209,4 +210,24 @@ def test_transient_paper_errors_retry_then_fail(store: LedgerStore) -> None:
     assert report.requeued == 2
     assert q["status"] == "FAILED" and q["attempts"] == 3
     assert q["reason"] == "gave up after 3 attempts: no price yet for ETH/USDT"
+    assert_every_row_has_a_reason(store)
+
+
+def test_a_crashed_paper_run_is_reconciled_from_the_venue_record(store: LedgerStore) -> None:
+    # (a) the paper venue filled the order, then the process died before the row was updated.
+    reached = enqueue(store, "b1", size=1.0, status="EXECUTING", run_id="dead")
+    cid = queue(store)[reached]["client_order_id"]
+    PaperExchange(store, "paper", NO_COSTS).create_market_order(
+        "b1", "BTC/USDT", Side.BUY, 1.0, cid
+    )
+    # (b) the process died before sending anything.
+    lost = enqueue(store, "b2", size=1.0, status="EXECUTING", run_id="dead")
+    report = make_executor(store, paper=NO_COSTS).run()
+    rows = queue(store)
+    assert report.reconciled == 2
+    assert rows[reached]["status"] == rows[lost]["status"] == "FILLED"
+    assert rows[lost]["attempts"] == 1  # re-queued once, then sent
+    balances = {b["bot_id"]: b["balance"] for b in table(store, "paper_balances")}
+    assert balances == pytest.approx({"b1": 900.0, "b2": 900.0})  # each charged once
+    assert len(table(store, "orders")) == 2 and len(table(store, "positions")) == 2
     assert_every_row_has_a_reason(store)
