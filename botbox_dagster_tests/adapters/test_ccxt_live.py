@@ -339,3 +339,16 @@ def test_a_429_is_retried_no_sooner_than_retry_after_and_blocks_the_budget(
     assert rows[third]["status"] == "PENDING" and rows[third]["attempts"] == 0
     assert report.stopped_by == "rate-limit budget spent"
     assert any(c["outcome"] == "rate_limited" for c in table(store, "exchange_calls"))
+
+
+def test_a_partial_fill_opens_a_position_of_the_filled_amount(
+    store: LedgerStore, fx: FakeExchange
+) -> None:
+    fx.add_fault("partial_fill", path=ORDER, method="POST", fill_ratio=0.5)
+    row = entry(store, size=0.5)
+    live(store).run()
+    [order], [position] = table(store, "orders"), table(store, "positions")
+    assert queue(store)[row]["status"] == "FILLED"
+    assert (order["status"], order["filled"]) == ("PARTIALLY_FILLED", 0.25)
+    assert position["amount"] == 0.25  # what the venue filled, not what was asked
+    assert fx.balances()["ETH"]["free"] == "0.25000000"
