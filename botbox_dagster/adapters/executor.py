@@ -190,7 +190,11 @@ class Executor:
         bot = self._bot(row.bot_id)
         venue, refusal = self._venue(bot) if bot else (self.paper, None)
         if venue is None:
-            self._fail(row, refusal or "no venue")
+            # The order may be at the venue: failing the row could hide a live position. Keep it
+            # EXECUTING, visible, until the venue can be asked.
+            reason = f"outcome unknown and the venue cannot be asked: {refusal}"
+            self.store.requeue_ambiguous(row, reason, self._now())
+            self.log(f"#{row.id} {row.client_order_id}: {reason}")
             return
         try:
             found = venue.find_order(row.bot_id, row.symbol, row.client_order_id)
@@ -235,17 +239,32 @@ class Executor:
                 self._fail(row, "short selling needs a margin or futures account")
                 return None
             side, amount = entry_side(row.direction), row.position_size
+        try:
+            # Sized before the breaker is asked, so that a half-open probe is only ever spent
+            # on an order that is actually sent.
+            reference = row.entry_price or venue.reference_price(row.symbol)
+            fitted = fit_order(amount, reference, venue.precision(row.symbol))
+        except BudgetExhaustedError as exc:
+            self.store.release(row, str(exc), self._now())
+            self.report.released += 1
+            return "rate-limit budget spent"
+        except ee.PermanentExchangeError as exc:
+            self._fail(row, exc.reason)
+            return None
+        except ee.ExchangeError as exc:
+            if exc.trips_breaker:
+                self.breaker.failure(exc.reason)
+            self._retry(row, exc)
+            return None
+        if not fitted.ok:
+            self._fail(row, f"invalid order: {fitted.denial}")
+            return None
         allowed, why = self.breaker.allow()
         if not allowed:
             self.store.release(row, why, self._now())
             self.report.released += 1
             return why
         try:
-            reference = row.entry_price or venue.reference_price(row.symbol)
-            fitted = fit_order(amount, reference, venue.precision(row.symbol))
-            if not fitted.ok:
-                self._fail(row, f"invalid order: {fitted.denial}")
-                return None
             result = venue.create_market_order(
                 row.bot_id,
                 row.symbol,
@@ -266,6 +285,8 @@ class Executor:
                 # A resend refused (Binance: "Duplicate order sent.") can mean the venue got the
                 # earlier send after all: follow the venue's record rather than fail the row.
                 return self._resolve_ambiguous(row, venue, exc, refused=True)
+            # The venue answered, so it is up: a half-open probe has its answer.
+            self.breaker.success()
             self._fail(row, exc.reason)
             return None
         except ee.ExchangeError as exc:

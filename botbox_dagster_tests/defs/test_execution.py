@@ -9,7 +9,7 @@ import pytest
 
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.defs.execution.controls import pause_all_job, resume_all_job
-from botbox_dagster.defs.execution.jobs import EXCHANGE_TAG, build_execute_trades_job
+from botbox_dagster.defs.execution.jobs import EXCHANGE_TAG, branch_name, build_execute_trades_job
 from botbox_dagster.defs.execution.sensors import build_trade_queue_sensor
 from botbox_dagster.defs.resources import LedgerResource
 from botbox_dagster_tests.adapters.conftest import enqueue, make_store, paper_bot, queue, table
@@ -46,7 +46,9 @@ def execute(store: LedgerStore, account: str = "paper", **config: Any) -> dg.Exe
 def test_each_account_op_is_in_its_own_pool() -> None:
     pools = {node.name: node.definition.pool for node in JOB.graph.nodes}
     assert pools["execute_trades__paper"] == "exchange-paper"
-    assert pools["execute_trades__binance_main"] == "exchange-binance-main"
+    assert pools[f"execute_trades__{branch_name('binance-main')}"] == "exchange-binance-main"
+    # accounts that differ only in '-' and '_' get their own op and pool
+    assert branch_name("binance-main") != branch_name("binance_main")
     assert pools["execute_trades__other"] == "exchange-other"
     assert pools["route_execution"] is None  # routing holds no exchange slot
 
@@ -160,3 +162,23 @@ def test_the_sensor_skips_when_every_account_is_busy(store: LedgerStore) -> None
         skip = tick(store, instance)
         assert isinstance(skip, dg.SkipReason)
         assert skip.skip_message == "paper (1 pending, run active)"
+
+
+def test_the_sensor_waits_out_an_open_circuit(store: LedgerStore) -> None:
+    """While the breaker holds, a run would only release the rows again: launch none."""
+    import time
+
+    from botbox_dagster.adapters.circuit import LedgerCircuitBreaker
+
+    enqueue(store, "b1")
+    breaker = LedgerCircuitBreaker(store, "paper")
+    for _ in range(5):
+        breaker.failure("venue down")
+    with dg.instance_for_test() as instance:
+        skip = tick(store, instance)
+        assert isinstance(skip, dg.SkipReason)
+        assert "circuit open" in skip.skip_message
+        # Past the hold the next run probes the venue.
+        store.update_breaker("paper", lambda row: ({**row, "opened_at": time.time() - 120}, None))
+        result = tick(store, instance)
+        assert not isinstance(result, dg.SkipReason)

@@ -7,6 +7,7 @@ Only the chosen branch runs; the others are skipped and never take a pool slot.
 """
 
 import re
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -34,7 +35,9 @@ _IN_PROGRESS = {
 
 
 def branch_name(account: str) -> str:
-    return re.sub(r"[^a-z0-9_]", "_", account)
+    """An op-name-safe name for an account; accounts that differ only in '-' vs '_' stay apart."""
+    safe = re.sub(r"[^a-z0-9_]", "_", account)
+    return safe if safe == account else f"{safe}_{zlib.crc32(account.encode()):08x}"
 
 
 def _execute(

@@ -7,6 +7,7 @@ import dagster as dg
 
 from botbox_dagster.defs.execution.jobs import _IN_PROGRESS, EXCHANGE_TAG
 from botbox_dagster.defs.resources import LedgerResource
+from botbox_dagster.domain.validation import breaker_is_open
 
 
 def build_trade_queue_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
@@ -28,7 +29,13 @@ def build_trade_queue_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
         now = datetime.now(UTC)
         work = ledger.store().pending_accounts(now)
         requests, waiting = [], []
+        store = ledger.store()
         for account, info in sorted(work.items()):
+            breaker = store.update_breaker(account, lambda row: (row, row))
+            if breaker_is_open(breaker, now):
+                # Runs would only release the rows again; the hold ends by itself.
+                waiting.append(f"{account} ({info['pending']} pending, circuit open)")
+                continue
             active = context.instance.get_run_records(
                 filters=dg.RunsFilter(
                     job_name=job.name, statuses=list(_IN_PROGRESS), tags={EXCHANGE_TAG: account}
