@@ -20,7 +20,7 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/botbox demo --port $(PORT)
 
-test: install lint validate
+test: install lint typecheck validate
 	$(BIN)/pytest
 
 lint: install

@@ -279,12 +279,14 @@ class Executor:
             return "rate-limit budget spent"
         except ee.AmbiguousOrderError as exc:
             self.breaker.failure(exc.reason)
-            return self._resolve_ambiguous(row, venue, exc)
+            self._resolve_ambiguous(row, venue, exc)
+            return None
         except ee.PermanentExchangeError as exc:
             if row.attempts > 0 and isinstance(exc, ee.InvalidOrderError):
                 # A resend refused (Binance: "Duplicate order sent.") can mean the venue got the
                 # earlier send after all: follow the venue's record rather than fail the row.
-                return self._resolve_ambiguous(row, venue, exc, refused=True)
+                self._resolve_ambiguous(row, venue, exc, refused=True)
+                return None
             # The venue answered, so it is up: a half-open probe has its answer.
             self.breaker.success()
             self._fail(row, exc.reason)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from botbox_dagster.adapters.exchanges.ccxt_live import LiveExchange
 from botbox_dagster.adapters.exchanges.paper import PaperExchange, PaperSettings
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.domain.accounts import ExchangeAccount, ExecutionKind
@@ -12,12 +13,13 @@ def paper_venue(store: LedgerStore, account: str, settings: PaperSettings) -> Pa
     return PaperExchange(store, account, settings)
 
 
-def live_venue(store: LedgerStore, account: ExchangeAccount, *, timeout_ms: int = 10_000):  # type: ignore[no-untyped-def]
+def live_venue(
+    store: LedgerStore, account: ExchangeAccount, *, timeout_ms: int = 10_000
+) -> LiveExchange | None:
     """The account's ccxt venue with keys from the environment, or None for paper accounts."""
     if account.execution is not ExecutionKind.CCXT:
         return None
     from botbox_dagster.adapters.ccxt_client import build_client
-    from botbox_dagster.adapters.exchanges.ccxt_live import LiveExchange
     from botbox_dagster.adapters.rate_limiter import LedgerRateLimiter, account_limits
 
     client = build_client(

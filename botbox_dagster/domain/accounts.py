@@ -130,6 +130,7 @@ def parse_account(
             add(key, f"must be an integer between 10 and 1000000, got {value!r}")
     if errors:
         return None, errors
+    assert isinstance(venue, str)
     return (
         ExchangeAccount(
             id=account_id,

@@ -117,7 +117,7 @@ def _text(errs: _Errors, name: str, value: Any) -> str:
 
 
 def _choice(errs: _Errors, name: str, value: Any, enum: type[StrEnum]) -> Any:
-    options = [m.value for m in enum]  # type: ignore[attr-defined]
+    options = [m.value for m in enum]
     if not isinstance(value, str) or value not in options:
         upper = value.upper() if isinstance(value, str) else value
         lower = value.lower() if isinstance(value, str) else value
@@ -191,6 +191,7 @@ def parse_bot(raw: Any, where: str) -> tuple[Bot | None, list[ConfigError]]:
         errs.add("name", f"must be a non-empty string, got {name!r}")
     if errs.items:
         return None, errs.items
+    assert isinstance(bot_id, str) and isinstance(name, str) and isinstance(interval, int)
     return (
         Bot(
             id=bot_id,

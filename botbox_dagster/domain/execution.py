@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 QUEUE_COLUMNS = (
     "id, bot_id, signal_id, exchange, symbol, direction, entry_price, stop_loss, take_profit, "
@@ -47,7 +48,7 @@ class QueueRow:
     run_id: str | None
 
     @classmethod
-    def from_row(cls, row: tuple) -> QueueRow:  # type: ignore[type-arg]
+    def from_row(cls, row: tuple[Any, ...]) -> QueueRow:
         return cls(*row)
 
     @property

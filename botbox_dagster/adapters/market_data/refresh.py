@@ -97,7 +97,7 @@ def refresh_market(
             end=until,
             now=now,
         )
-    newest = result.frame.index[-1].to_pydatetime() if written else newest_stored
+    newest_now = result.frame.index[-1].to_pydatetime() if written else newest_stored
     return MarketRefresh(
         exchange=exchange,
         symbol=symbol,
@@ -105,7 +105,7 @@ def refresh_market(
         fetched_from=since,
         rows_written=written,
         derived_rows=derived,
-        newest=newest,
+        newest=newest_now,
         gaps=gaps,
         rejections=result.rejections,
         calls=result.calls,
