@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -222,7 +221,7 @@ def cmd_demo_prepare(args: argparse.Namespace) -> int:
 
 
 def _dashboard_port() -> int:
-    return int(os.environ.get("BOTBOX_DASHBOARD_PORT", "3001"))
+    return load_settings().dashboard_port
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -263,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(name, help=text)
         p.add_argument("--host", default="127.0.0.1")
-        p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+        p.add_argument("--port", type=int, default=load_settings().port)
         p.set_defaults(func=func)
         if name == "demo":
             p.add_argument("--dashboard-port", type=int, default=_dashboard_port())

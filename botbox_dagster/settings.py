@@ -27,6 +27,11 @@ class Settings:
     live_trading_enabled: bool
     # How long an exchange's circuit breaker stays open before its probe (DESIGN.md: 60 s).
     breaker_open_seconds: float = 60.0
+    # Ports of the Dagster UI and the companion dashboard (`make demo`), and the dashboard's
+    # address as links in the UI and alerts give it.
+    port: int = 3000
+    dashboard_port: int = 3001
+    dashboard_url: str = "http://127.0.0.1:3001"
 
     @property
     def fleet_file(self) -> Path:
@@ -44,6 +49,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     home = Path(env.get("BOTBOX_HOME") or REPO_ROOT / ".botbox")
     if not home.is_absolute():
         home = REPO_ROOT / home
+    dashboard_port = int(env.get("BOTBOX_DASHBOARD_PORT") or 3001)
     ledger = Path(env.get("BOTBOX_LEDGER") or home / "botbox.duckdb")
     if not ledger.is_absolute():
         ledger = home / ledger
@@ -53,6 +59,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         dagster_storage=home / "dagster",
         live_trading_enabled=_truthy(env.get(LIVE_TRADING_ENV)),
         breaker_open_seconds=float(env.get(BREAKER_OPEN_ENV) or 60.0),
+        port=int(env.get("PORT") or 3000),
+        dashboard_port=dashboard_port,
+        dashboard_url=env.get("BOTBOX_DASHBOARD_URL") or f"http://127.0.0.1:{dashboard_port}",
     )
 
 

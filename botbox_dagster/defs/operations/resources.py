@@ -1,7 +1,5 @@
 """``AlertsResource``: where alerts go, and the companion dashboard's address for links."""
 
-import os
-
 import dagster as dg
 
 from botbox_dagster.adapters.alert_channels import (
@@ -11,7 +9,7 @@ from botbox_dagster.adapters.alert_channels import (
     SlackWebhookChannel,
     parse_severities,
 )
-from botbox_dagster.settings import secret_from_env
+from botbox_dagster.settings import load_settings, secret_from_env
 
 DASHBOARD_URL_ENV = "BOTBOX_DASHBOARD_URL"
 DEFAULT_DASHBOARD_URL = "http://127.0.0.1:3001"
@@ -60,8 +58,4 @@ class AlertsResource(dg.ConfigurableResource):
 
 def operations_resources() -> dict[str, object]:
     """The ``alerts`` resource, linking to the dashboard that ``botbox demo`` starts."""
-    return {
-        "alerts": AlertsResource(
-            dashboard_url=os.environ.get(DASHBOARD_URL_ENV) or DEFAULT_DASHBOARD_URL
-        )
-    }
+    return {"alerts": AlertsResource(dashboard_url=load_settings().dashboard_url)}
