@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from botbox_dagster.adapters.exchanges.ccxt_live import LiveExchange
+from typing import TYPE_CHECKING
+
 from botbox_dagster.adapters.exchanges.paper import PaperExchange, PaperSettings
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.domain.accounts import ExchangeAccount, ExecutionKind
 from botbox_dagster.settings import secret_from_env
+
+if TYPE_CHECKING:  # ccxt costs ~2 s to import: only processes that trade live pay for it
+    from botbox_dagster.adapters.exchanges.ccxt_live import LiveExchange
 
 
 def paper_venue(store: LedgerStore, account: str, settings: PaperSettings) -> PaperExchange:
@@ -20,6 +24,7 @@ def live_venue(
     if account.execution is not ExecutionKind.CCXT:
         return None
     from botbox_dagster.adapters.ccxt_client import build_client
+    from botbox_dagster.adapters.exchanges.ccxt_live import LiveExchange
     from botbox_dagster.adapters.rate_limiter import LedgerRateLimiter, account_limits
 
     client = build_client(

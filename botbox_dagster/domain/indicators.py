@@ -22,7 +22,6 @@ from enum import StrEnum
 
 import numpy as np
 import pandas as pd
-import pandas_ta as ta
 
 OHLCV = ("open", "high", "low", "close", "volume")
 
@@ -138,6 +137,10 @@ def _values(result: pd.DataFrame | pd.Series | None, prefix: str, index: pd.Inde
 
 
 def _compute_one(ind: Indicator, df: pd.DataFrame) -> dict[str, np.ndarray]:
+    # Imported here: pandas-ta (with numba) costs ~0.8 s to import, and most BotBox processes
+    # (execution runs, sensors, the CLI) never compute an indicator.
+    import pandas_ta as ta
+
     close, high, low = df["close"], df["high"], df["low"]
     p = ind.params
     idx = df.index
