@@ -9,7 +9,7 @@ export BOTBOX_HOME ?= $(CURDIR)/.botbox
 export DAGSTER_HOME := $(CURDIR)
 export BOTBOX_DAGSTER_STORAGE := $(BOTBOX_HOME)/dagster
 
-.PHONY: install demo test lint format typecheck validate bench clean
+.PHONY: install browser demo test lint format typecheck validate bench clean
 
 $(VENV)/.installed: pyproject.toml uv.lock scripts/bootstrap-venv
 	VENV=$(VENV) scripts/bootstrap-venv
@@ -20,7 +20,10 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/botbox demo --port $(PORT)
 
-test: install lint typecheck validate
+browser:
+	scripts/ensure-browser
+
+test: install browser lint typecheck validate
 	$(BIN)/pytest
 
 lint: install
