@@ -38,6 +38,9 @@ class ExecutionSettings:
     retry_base_seconds: float = 2.0
     retry_cap_seconds: float = 60.0
     max_run_seconds: float = 45.0
+    # A row EXECUTING this long is recovered even if its run still looks alive: a killed run
+    # process stays STARTED in Dagster's storage when nothing (run monitoring) notices.
+    orphan_after_seconds: float = 300.0
     live_trading_enabled: bool = False
 
 
@@ -152,6 +155,12 @@ class Executor:
             f"@ {result.average_price:.8g} ({mode}){note}: {effect['reason']}"
         )
 
+    def _orphaned(self, row: QueueRow) -> bool:
+        if row.updated_at is None:
+            return False
+        age = (self._now() - row.updated_at).total_seconds()
+        return age > self.settings.orphan_after_seconds
+
     # -- the run ---------------------------------------------------------------------------
     def run(self, *, closes_only: bool = False) -> ExecutionReport:
         started = time.monotonic()
@@ -160,6 +169,7 @@ class Executor:
             if (
                 row.run_id
                 and row.run_id not in (self.run_id, AMBIGUOUS_RUN)
+                and not self._orphaned(row)
                 and self.is_run_alive(row.run_id)
             ):
                 continue

@@ -50,13 +50,17 @@ def set_pool_limit(env: dict[str, str], pool: str, limit: int) -> None:
 
 
 def start_execute_run(
-    env: dict[str, str], log_path: Path, account: str = ACCOUNT
+    env: dict[str, str],
+    log_path: Path,
+    account: str = ACCOUNT,
+    orphan_after_seconds: float | None = None,
 ) -> subprocess.Popen[bytes]:
     """``dagster job execute`` of ``execute_trades_job`` for ``account`` (a real Dagster run)."""
     config = log_path.with_suffix(".yaml")
-    config.write_text(
-        yaml.safe_dump({"ops": {"route_execution": {"config": {"account": account}}}})
-    )
+    op_config: dict[str, object] = {"account": account}
+    if orphan_after_seconds is not None:
+        op_config["orphan_after_seconds"] = orphan_after_seconds
+    config.write_text(yaml.safe_dump({"ops": {"route_execution": {"config": op_config}}}))
     log = log_path.open("ab")
     try:
         return subprocess.Popen(
@@ -80,9 +84,14 @@ def start_execute_run(
         log.close()
 
 
-def execute_run(env: dict[str, str], log_path: Path, timeout: float = 120.0) -> int:
+def execute_run(
+    env: dict[str, str],
+    log_path: Path,
+    timeout: float = 120.0,
+    orphan_after_seconds: float | None = None,
+) -> int:
     """One Dagster execution run to completion; its exit code."""
-    proc = start_execute_run(env, log_path)
+    proc = start_execute_run(env, log_path, orphan_after_seconds=orphan_after_seconds)
     try:
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -114,3 +123,22 @@ def start_worker(
         )
     finally:
         log.close()
+
+
+_MONITOR = """
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+instance = DagsterInstance.get()
+alive = [DagsterRunStatus.STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.CANCELING]
+for record in instance.get_run_records(filters=RunsFilter(statuses=alive)):
+    instance.report_run_failed(record.dagster_run, "process killed (chaos)")
+    instance.event_log_storage.free_concurrency_slots_for_run(record.dagster_run.run_id)
+"""
+
+
+def fail_killed_runs(env: dict[str, str]) -> None:
+    """What the daemon's run monitoring does for a run past its ``dagster/max_runtime``: mark
+    the killed runs failed and free the pool slots they held (nobody else would: a SIGKILLed
+    ``dagster job execute`` process leaves its run STARTED and its slot taken)."""
+    subprocess.run(
+        [sys.executable, "-c", _MONITOR], env=env, cwd=REPO_ROOT, check=True, capture_output=True
+    )

@@ -123,16 +123,23 @@ def crash(o: Options) -> ChaosReport:
         return report
 
 
-def crash_trials(w: World, trials: int, per_trial: int) -> int:
+def crash_trials(w: World, trials: int, per_trial: int, *, dagster: bool = False) -> int:
     """Each trial queues signals and SIGKILLs an execution process at a random point; returns
-    how many kills left a row EXECUTING (the interesting case: the order may be out)."""
+    how many kills left a row EXECUTING (the interesting case: the order may be out).
+
+    ``dagster`` kills real ``execute_trades_job`` run processes (``dagster job execute``);
+    otherwise bare workers running the same executor, which start faster."""
     # A slower venue widens the window between "order sent" and "fill recorded".
     w.fake.remote.add_fault("hang", path="/api/v3/order", method="POST", count=None, seconds=0.15)
     mid_order = 0
     for trial in range(trials):
         seed_burst(w.store, w.bots, trial, per_trial, w.rng)
         seen = len(w.fake.remote.requests())
-        proc = runs.start_worker(w.env, w.log_path(f"crash-{trial}"), f"crash-{trial}")
+        proc = (
+            runs.start_execute_run(w.env, w.log_path(f"crash-run-{trial}"))
+            if dagster
+            else runs.start_worker(w.env, w.log_path(f"crash-{trial}"), f"crash-{trial}")
+        )
         # Start-up time varies with load: aim at the random point from the process's first
         # exchange request (or kill it during start-up if it never gets that far).
         ready = time.monotonic() + 30

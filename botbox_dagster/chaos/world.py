@@ -48,18 +48,27 @@ class World:
         (self.home / "logs").mkdir(exist_ok=True)
         return self.home / "logs" / f"{name}.log"
 
-    def dagster_run(self, name: str) -> int:
+    def dagster_run(self, name: str, orphan_after_seconds: float | None = None) -> int:
         """One ``execute_trades_job`` run to completion (a real Dagster process)."""
-        return runs.execute_run(self.env, self.log_path(name))
+        return runs.execute_run(
+            self.env, self.log_path(name), orphan_after_seconds=orphan_after_seconds
+        )
 
-    def drain(self, deadline_s: float, *, dagster: bool = True, pause_s: float = 0.5) -> int:
+    def drain(
+        self,
+        deadline_s: float,
+        *,
+        dagster: bool = True,
+        pause_s: float = 0.5,
+        orphan_after_seconds: float | None = None,
+    ) -> int:
         """Execution runs, one after another, until every row is terminal; runs made."""
         end = time.monotonic() + deadline_s
         made = 0
         while open_rows(self.store) and time.monotonic() < end:
             made += 1
             if dagster:
-                self.dagster_run(f"drain-{made}")
+                self.dagster_run(f"drain-{made}", orphan_after_seconds)
             else:
                 proc = runs.start_worker(self.env, self.log_path(f"worker-d{made}"), f"d{made}")
                 proc.wait(timeout=120)

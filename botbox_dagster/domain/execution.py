@@ -14,7 +14,7 @@ from typing import Any
 QUEUE_COLUMNS = (
     "id, bot_id, signal_id, exchange, symbol, direction, entry_price, stop_loss, take_profit, "
     "position_size, status, attempts, client_order_id, order_id, reason, created_at, "
-    "expires_at, next_attempt_at, run_id"
+    "expires_at, next_attempt_at, run_id, updated_at"
 )
 
 
@@ -46,6 +46,7 @@ class QueueRow:
     expires_at: datetime
     next_attempt_at: datetime | None
     run_id: str | None
+    updated_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> QueueRow:

@@ -231,3 +231,21 @@ def test_a_crashed_paper_run_is_reconciled_from_the_venue_record(store: LedgerSt
     assert balances == pytest.approx({"b1": 900.0, "b2": 900.0})  # each charged once
     assert len(table(store, "orders")) == 2 and len(table(store, "positions")) == 2
     assert_every_row_has_a_reason(store)
+
+
+def test_rows_of_a_run_that_still_looks_alive_are_left_until_orphaned(store: LedgerStore) -> None:
+    """A killed ``dagster job execute`` process stays STARTED in Dagster's storage: the row's
+    age, not the run's status alone, decides when it is recovered."""
+    fresh = enqueue(store, "b1", size=1.0, status="EXECUTING", run_id="other-run")
+    report = make_executor(store, paper=NO_COSTS, alive=lambda _r: True).run()
+    assert report.reconciled == 0
+    assert queue(store)[fresh]["status"] == "EXECUTING"  # another live run owns it
+
+    old = datetime.now(UTC) - timedelta(minutes=10)
+    store.run(
+        lambda c: c.execute("UPDATE trade_queue SET updated_at = ? WHERE id = ?", [old, fresh])
+    )
+    report = make_executor(store, paper=NO_COSTS, alive=lambda _r: True).run()
+    assert report.reconciled == 1
+    assert queue(store)[fresh]["status"] == "FILLED"
+    assert len(table(store, "orders")) == 1

@@ -25,4 +25,7 @@ class ExecutionConfig(dg.Config):
     """Rows claimed at a time (CLOSE rows first, then oldest)."""
     max_attempts: int = 5
     """Transient failures before a row is marked FAILED."""
+    orphan_after_seconds: float = 300.0
+    """An EXECUTING row this old is recovered (looked up at the venue by client order id) even
+    if the run that claimed it still looks alive: a killed run process can stay STARTED."""
     paper: PaperConfig = PaperConfig()

@@ -70,6 +70,7 @@ def _execute(
         ExecutionSettings(
             batch_size=config.batch_size,
             max_attempts=config.max_attempts,
+            orphan_after_seconds=config.orphan_after_seconds,
             live_trading_enabled=settings.live_trading_enabled,
         ),
         context.run_id,
@@ -158,7 +159,9 @@ def build_execute_trades_job(accounts: list[str]) -> dg.JobDefinition:
             "one run per account at a time). Paper settings are run config."
         ),
         config=dg.RunConfig(ops={"route_execution": ExecutionConfig()}),
-        tags={"botbox/layer": "execution"},
+        # Run monitoring fails a run past this (even one whose process was killed and cannot
+        # say so), then frees its pool slot; without it a crashed run would block its account.
+        tags={"botbox/layer": "execution", "dagster/max_runtime": "300"},
     )
 
 
