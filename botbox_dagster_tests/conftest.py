@@ -28,3 +28,18 @@ def shared_data() -> Path:
     if path is None:
         pytest.skip("../shared/data is absent: set BOTBOX_SHARED_DATA to run this test")
     return path
+
+
+@pytest.fixture(scope="session")
+def botbox_repository():  # type: ignore[no-untyped-def]
+    """The project's Definitions, resolved once inside a test instance.
+
+    Resolving Definitions reads Dagster's process-global defs-state storage, which the last
+    ``instance_for_test`` of another test may have left pointing at a deleted directory.
+    """
+    import dagster as dg
+
+    from botbox_dagster.definitions import defs
+
+    with dg.instance_for_test():
+        return defs.get_repository_def()

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import dagster as dg
 
-from botbox_dagster.definitions import defs
-
 EXPECTED_ASSETS = {"candles", "fleet_status"}
 EXPECTED_CHECKS = {
     "candles_fresh",
@@ -34,8 +32,8 @@ EXPECTED_SCHEDULES = {"fleet_status_schedule", "market_data_schedule", "signal_t
 EXPECTED_SENSORS = {"alert_sensor", "run_failure_alert_sensor", "trade_queue_sensor"}
 
 
-def test_definitions_load_with_expected_objects() -> None:
-    repo = defs.get_repository_def()
+def test_definitions_load_with_expected_objects(botbox_repository) -> None:  # type: ignore[no-untyped-def]
+    repo = botbox_repository
     assets = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
     assert assets == EXPECTED_ASSETS
     checks = {k.name for k in repo.asset_graph.asset_check_keys}
@@ -46,8 +44,8 @@ def test_definitions_load_with_expected_objects() -> None:
     assert {s.name for s in repo.sensor_defs} == EXPECTED_SENSORS
 
 
-def test_every_operator_facing_object_is_documented() -> None:
-    repo = defs.get_repository_def()
+def test_every_operator_facing_object_is_documented(botbox_repository) -> None:  # type: ignore[no-untyped-def]
+    repo = botbox_repository
     for spec in repo.asset_graph.get_all_asset_keys():
         node = repo.asset_graph.get(spec)
         assert node.description, f"asset {spec.to_user_string()} has no docstring"
@@ -60,8 +58,8 @@ def test_every_operator_facing_object_is_documented() -> None:
             assert job.description, f"job {job.name} has no description"
 
 
-def test_schedules_and_sensors_run_by_default() -> None:
-    repo = defs.get_repository_def()
+def test_schedules_and_sensors_run_by_default(botbox_repository) -> None:  # type: ignore[no-untyped-def]
+    repo = botbox_repository
     for schedule in repo.schedule_defs:
         assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     for sensor in repo.sensor_defs:

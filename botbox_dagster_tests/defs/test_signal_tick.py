@@ -155,11 +155,10 @@ def test_schedule_requests_a_tick_and_skips_while_one_runs() -> None:
         assert isinstance(skipped, dg.SkipReason)
 
 
-def test_definitions_include_the_signal_jobs() -> None:
-    from botbox_dagster.definitions import defs
-
-    assert defs.resolve_job_def("signal_tick_job").name == "signal_tick_job"
-    assert defs.resolve_job_def("check_bot_job").name == "check_bot_job"
-    assert defs.resolve_schedule_def("signal_tick_schedule").default_status == (
+def test_definitions_include_the_signal_jobs(botbox_repository) -> None:  # type: ignore[no-untyped-def]
+    repo = botbox_repository
+    assert repo.get_job("signal_tick_job").name == "signal_tick_job"
+    assert repo.get_job("check_bot_job").name == "check_bot_job"
+    assert repo.get_schedule_def("signal_tick_schedule").default_status == (
         dg.DefaultScheduleStatus.RUNNING
     )
