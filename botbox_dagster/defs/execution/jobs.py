@@ -19,19 +19,13 @@ from botbox_dagster.adapters.executor import ExecutionSettings, Executor
 from botbox_dagster.adapters.venues import live_venue, paper_venue
 from botbox_dagster.defs.execution.config import ExecutionConfig
 from botbox_dagster.defs.resources import LedgerResource
+from botbox_dagster.defs.runs import IN_PROGRESS
 from botbox_dagster.domain.circuit_breaker import BreakerConfig
 from botbox_dagster.domain.validation import pause_active
 from botbox_dagster.settings import load_settings
 
 EXCHANGE_TAG = "botbox/exchange"
 OTHER = "other"
-_IN_PROGRESS = {
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.CANCELING,
-}
 
 
 def branch_name(account: str) -> str:
@@ -55,7 +49,7 @@ def _execute(
 
     def alive(run_id: str) -> bool:
         run = instance.get_run_by_id(run_id)
-        return run is not None and run.status in _IN_PROGRESS
+        return run is not None and run.status in IN_PROGRESS
 
     settings = load_settings()
     cooldown = settings.breaker_open_seconds

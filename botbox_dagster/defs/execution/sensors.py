@@ -5,8 +5,9 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from botbox_dagster.defs.execution.jobs import _IN_PROGRESS, EXCHANGE_TAG
+from botbox_dagster.defs.execution.jobs import EXCHANGE_TAG
 from botbox_dagster.defs.resources import LedgerResource
+from botbox_dagster.defs.runs import active_run_id
 from botbox_dagster.domain.validation import breaker_is_open
 
 
@@ -36,13 +37,7 @@ def build_trade_queue_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
                 # Runs would only release the rows again; the hold ends by itself.
                 waiting.append(f"{account} ({info['pending']} pending, circuit open)")
                 continue
-            active = context.instance.get_run_records(
-                filters=dg.RunsFilter(
-                    job_name=job.name, statuses=list(_IN_PROGRESS), tags={EXCHANGE_TAG: account}
-                ),
-                limit=1,
-            )
-            if active:
+            if active_run_id(context.instance, job.name, {EXCHANGE_TAG: account}):
                 waiting.append(f"{account} ({info['pending']} pending, run active)")
                 continue
             # EXECUTING rows with no live run need a reconciling run even if nothing changed.

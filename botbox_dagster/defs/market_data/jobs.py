@@ -4,8 +4,7 @@ import dagster as dg
 
 from botbox_dagster.defs.market_data.assets import candles
 from botbox_dagster.defs.market_data.partitions import daily_partitions
-
-SINGLETON_TAG = "botbox/singleton"
+from botbox_dagster.defs.runs import SINGLETON_TAG, active_run_id
 
 market_data_job = dg.define_asset_job(
     name="market_data_job",
@@ -13,13 +12,6 @@ market_data_job = dg.define_asset_job(
     description="Refresh candles (and run their freshness check) for every watched market.",
     tags={SINGLETON_TAG: "market_data"},
 )
-
-_IN_PROGRESS = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
 
 
 @dg.schedule(
@@ -39,16 +31,9 @@ def market_data_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest
     One run for all markets. If the previous minute's refresh is still running, this tick is
     skipped (not queued), so slow exchanges never make refreshes pile up.
     """
-    running = context.instance.get_run_records(
-        filters=dg.RunsFilter(
-            job_name=market_data_job.name,
-            statuses=_IN_PROGRESS,
-            tags={SINGLETON_TAG: "market_data"},
-        ),
-        limit=1,
-    )
+    running = active_run_id(context.instance, market_data_job.name, {SINGLETON_TAG: "market_data"})
     if running:
-        return dg.SkipReason(f"refresh {running[0].dagster_run.run_id[:8]} still running")
+        return dg.SkipReason(f"refresh {running[:8]} still running")
     tick = context.scheduled_execution_time
     key = daily_partitions.get_partition_key_for_timestamp(tick.timestamp())
     return dg.RunRequest(

@@ -20,12 +20,12 @@ from botbox_dagster.adapters.signal_tick import (
     wait_for_candles,
 )
 from botbox_dagster.defs.resources import LedgerResource
+from botbox_dagster.defs.runs import SINGLETON_TAG, active_run_id
 from botbox_dagster.defs.signals.metadata import outcomes_table
 from botbox_dagster.domain.indicators import warm_up
 from botbox_dagster.domain.risk import RiskLimits
 from botbox_dagster.domain.tick import ShardPlan
 
-SINGLETON_TAG = "botbox/singleton"
 TICK_TAG = "botbox/tick"
 
 
@@ -165,14 +165,6 @@ def signal_tick_job() -> None:
     summarize_signal_tick(started, shards.map(evaluate_signal_shard).collect())
 
 
-_IN_PROGRESS = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
-
-
 @dg.schedule(
     cron_schedule="* * * * *",
     job=signal_tick_job,
@@ -190,16 +182,9 @@ def signal_tick_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest
     Skipped (not queued) while the previous tick still runs; the run itself waits up to
     ``max_wait_seconds`` for the refresh that starts the same minute to store the new candle.
     """
-    running = context.instance.get_run_records(
-        filters=dg.RunsFilter(
-            job_name=signal_tick_job.name,
-            statuses=_IN_PROGRESS,
-            tags={SINGLETON_TAG: "signal_tick"},
-        ),
-        limit=1,
-    )
+    running = active_run_id(context.instance, signal_tick_job.name, {SINGLETON_TAG: "signal_tick"})
     if running:
-        return dg.SkipReason(f"tick {running[0].dagster_run.run_id[:8]} still running")
+        return dg.SkipReason(f"tick {running[:8]} still running")
     tick = context.scheduled_execution_time
     return dg.RunRequest(
         run_key=None,
