@@ -129,7 +129,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     for md in summary["market_data"]:
         age = md["age_seconds"]
         print(
-            f"  {md['exchange']} {md['symbol']}: newest candle {md['newest_candle']} ({age:.0f}s old)"
+            f"  {md['exchange']} {md['symbol']}: newest 1m bar opened {md['newest_candle']}, closed {age:.0f}s ago"
         )
     return 0
 

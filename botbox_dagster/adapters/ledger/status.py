@@ -78,7 +78,10 @@ class StatusQueries:
                         "exchange": f[0],
                         "symbol": f[1],
                         "newest_candle": f[2].isoformat() if f[2] else None,
-                        "age_seconds": (now - f[2]).total_seconds() if f[2] else None,
+                        # measured from the bar's close, as the freshness rule is
+                        "age_seconds": (now - f[2] - timedelta(minutes=1)).total_seconds()
+                        if f[2]
+                        else None,
                     }
                     for f in freshness
                 ],
