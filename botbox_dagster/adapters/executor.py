@@ -245,7 +245,7 @@ class Executor:
             if position is not None:
                 self._cancel(row, f"position {position.id} already open")
                 return None
-            if row.direction == "SHORT" and not getattr(venue, "can_short", venue.mode == "paper"):
+            if row.direction == "SHORT" and not venue.can_short:
                 self._fail(row, "short selling needs a margin or futures account")
                 return None
             side, amount = entry_side(row.direction), row.position_size

@@ -13,6 +13,7 @@ class Exchange(Protocol):
 
     account: str
     mode: str  # "paper" or "live": recorded on every order
+    can_short: bool  # whether an entry may sell what the bot does not hold
 
     def precision(self, symbol: str) -> MarketPrecision:
         """The market's amount step, price tick and minimums."""

@@ -25,6 +25,8 @@ class LiveExchange:
     """A ccxt client for one exchange account (keys from the environment)."""
 
     mode = "live"
+    # Spot accounts only: a SHORT entry would need margin or futures, which BotBox does not use.
+    can_short = False
 
     def __init__(self, account: str, client: ccxt.Exchange, limiter: LedgerRateLimiter) -> None:
         self.account = account

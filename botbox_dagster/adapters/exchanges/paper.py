@@ -38,6 +38,7 @@ class PaperExchange:
     """Simulated venue for one exchange account."""
 
     mode = "paper"
+    can_short = True  # the simulator keeps cash per bot; a short is a sale credited to it
 
     def __init__(self, store: LedgerStore, account: str, settings: PaperSettings) -> None:
         self.store = store
