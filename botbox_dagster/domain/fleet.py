@@ -44,7 +44,7 @@ def config_hash(obj: Any) -> str:
 def _parse_strategies(
     raw: Any, where: str, sources: dict[str, dict[str, Any]]
 ) -> tuple[dict[str, Any], list[ConfigError]]:
-    from botbox_dagster.domain.strategy import parse_strategy
+    from botbox_dagster.domain.strategy_config import parse_strategy
 
     errors: list[ConfigError] = []
     specs: dict[str, Any] = {}

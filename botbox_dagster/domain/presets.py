@@ -14,7 +14,8 @@ from typing import Any
 import yaml
 
 from botbox_dagster.domain.errors import ConfigError
-from botbox_dagster.domain.strategy import StrategySpec, parse_strategy
+from botbox_dagster.domain.strategy import StrategySpec
+from botbox_dagster.domain.strategy_config import parse_strategy
 
 PRESET_NAMES: tuple[str, ...] = (
     "scalping",

@@ -18,7 +18,8 @@ from botbox_dagster.domain.scoring import (
     evaluate,
     score_frame,
 )
-from botbox_dagster.domain.strategy import StrategySpec, parse_strategy
+from botbox_dagster.domain.strategy import StrategySpec
+from botbox_dagster.domain.strategy_config import parse_strategy
 
 T0 = datetime(2024, 1, 1, 10, 0, tzinfo=UTC)
 

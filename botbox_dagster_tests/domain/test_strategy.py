@@ -12,12 +12,8 @@ from botbox_dagster.domain import indicators as ind
 from botbox_dagster.domain.errors import ConfigError
 from botbox_dagster.domain.factors import RsiParams
 from botbox_dagster.domain.regime import Regime
-from botbox_dagster.domain.strategy import (
-    StopKind,
-    Template,
-    parse_strategy,
-    required_indicators,
-)
+from botbox_dagster.domain.strategy import StopKind, Template, required_indicators
+from botbox_dagster.domain.strategy_config import parse_strategy
 
 BASE: dict[str, Any] = {
     "name": "x",

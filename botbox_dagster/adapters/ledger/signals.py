@@ -32,7 +32,8 @@ from botbox_dagster.adapters.ledger.controls import PAUSE_ALL
 from botbox_dagster.domain.bots import CHECK_INTERVALS
 from botbox_dagster.domain.risk import Exposure
 from botbox_dagster.domain.signals import QUEUE_TTL, ClaimedBot, Signal, Verdict, slot_start
-from botbox_dagster.domain.strategy import StrategySpec, parse_strategy
+from botbox_dagster.domain.strategy import StrategySpec
+from botbox_dagster.domain.strategy_config import parse_strategy
 from botbox_dagster.domain.tick import LedgerView, OpenPositionRow
 from botbox_dagster.domain.timeframes import delta
 from botbox_dagster.domain.validation import breaker_is_open, pause_active
