@@ -12,7 +12,6 @@ Without one, such a bot logs a REJECTED signal with reason ``no funding data``.
 
 from __future__ import annotations
 
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -28,6 +27,7 @@ from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.adapters.market_data.replay import ANCHOR, symbol_to_stem
 from botbox_dagster.domain import timeframes
 from botbox_dagster.domain.accounts import ExchangeAccount
+from botbox_dagster.domain.metrics import reason_key
 from botbox_dagster.domain.risk import RiskLimits, rolling_correlations
 from botbox_dagster.domain.signals import ClaimedBot, Signal, Verdict
 from botbox_dagster.domain.tick import (
@@ -160,11 +160,6 @@ def funding_series(
 
 
 # --------------------------------------------------------------------------- evaluation
-
-
-def reason_key(reason: str) -> str:
-    """A rejection reason without its numbers, for counting ("data too old: 185s" → "data too old")."""
-    return re.split(r"[:(]", reason, maxsplit=1)[0].strip()
 
 
 @dataclass(frozen=True)

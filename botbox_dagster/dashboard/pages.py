@@ -8,8 +8,8 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
-from botbox_dagster.adapters.ledger.metrics import BotMetrics, FleetMetrics
 from botbox_dagster.dashboard.chart import equity_svg
+from botbox_dagster.domain.metrics import BotMetrics, FleetMetrics
 
 CSS = """
 body{font:14px system-ui,sans-serif;margin:0;background:#f6f8fa;color:#1f2328}

@@ -11,160 +11,27 @@ Windows: "hour" and "day" are the hour and the 24 hours before ``now``. Latencie
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botbox_dagster.adapters.ledger.controls import PAUSE_ALL
 from botbox_dagster.adapters.ledger.status import _pause_state
-from botbox_dagster.domain.alerts import HealthInputs
+from botbox_dagster.domain.metrics import (
+    BotMetrics,
+    ExchangeHealth,
+    FleetMetrics,
+    MarketFreshness,
+    equity_curve,
+    percentile,
+    reason_key,
+)
 from botbox_dagster.domain.signals import slot_start
 from botbox_dagster.domain.timeframes import candle_age, delta, freshness_limit
 
 FINISHED_SQL = "('FILLED', 'FAILED', 'EXPIRED', 'CANCELLED')"
 CHECK_NOW_PREFIX = "check_now:"
 RATE_LIMIT_WINDOW = timedelta(minutes=15)
-
-
-def reason_key(reason: str | None) -> str:
-    """A rejection reason without its numbers ("data too old: 185s" → "data too old")."""
-    return re.split(r"[:(]", reason or "unknown", maxsplit=1)[0].strip() or "unknown"
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Linear-interpolated percentile (``q`` in 0..1); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
-@dataclass(frozen=True)
-class ExchangeHealth:
-    account: str
-    venue: str
-    execution: str
-    circuit: str
-    consecutive_failures: int
-    weight_last_minute: int
-    calls_last_hour: int
-    rate_limited_recent: int  # 429/418 answers inside RATE_LIMIT_WINDOW
-
-
-@dataclass(frozen=True)
-class MarketFreshness:
-    exchange: str
-    symbol: str
-    timeframe: str
-    bots: int
-    newest_candle: datetime | None
-    age_seconds: float | None
-    stale: bool
-
-
-@dataclass(frozen=True)
-class FleetMetrics:
-    """Everything the operator surfaces show about the fleet as a whole."""
-
-    as_of: datetime
-    bots_by_status: dict[str, int]
-    signals_hour: dict[str, int]  # by status
-    signals_day: dict[str, int]
-    signals_by_strategy_hour: dict[str, int]
-    signals_by_strategy_day: dict[str, int]
-    signals_by_bot_day: dict[str, int]
-    rejection_reasons_day: dict[str, int]
-    trades_hour: int
-    trades_day: int
-    queue_by_status: dict[str, int]
-    finished_day: dict[str, int]  # queue rows that reached a final status in the last day
-    executions_hour: dict[str, int]  # FILLED / FAILED in the last hour
-    order_latency_p50: float | None
-    order_latency_p95: float | None
-    signal_latency_p50: float | None
-    signal_latency_p95: float | None
-    exchanges: list[ExchangeHealth]
-    markets: list[MarketFreshness]
-    open_positions: int
-    unrealized_pnl: float
-    realized_pnl: float
-    realized_pnl_day: float
-    pause: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def active_bots(self) -> int:
-        return self.bots_by_status.get("ACTIVE", 0)
-
-    @property
-    def queue_depth(self) -> int:
-        return self.queue_by_status.get("PENDING", 0) + self.queue_by_status.get("EXECUTING", 0)
-
-    @property
-    def signals_judged_hour(self) -> int:
-        return sum(self.signals_hour.values())
-
-    @property
-    def acceptance_rate_hour(self) -> float | None:
-        total = self.signals_judged_hour
-        return (total - self.signals_hour.get("REJECTED", 0)) / total if total else None
-
-    @property
-    def rejection_rate_hour(self) -> float | None:
-        total = self.signals_judged_hour
-        return self.signals_hour.get("REJECTED", 0) / total if total else None
-
-    @property
-    def fill_rate_day(self) -> float | None:
-        total = sum(self.finished_day.values())
-        return self.finished_day.get("FILLED", 0) / total if total else None
-
-    @property
-    def execution_failure_rate_hour(self) -> float | None:
-        total = sum(self.executions_hour.values())
-        return self.executions_hour.get("FAILED", 0) / total if total else None
-
-    @property
-    def fetches_saved_per_refresh(self) -> int:
-        """Candle fetches one refresh saves by serving every bot of a market from one fetch."""
-        return sum(max(0, m.bots - 1) for m in self.markets)
-
-    @property
-    def stale_markets(self) -> list[str]:
-        return [f"{m.exchange} {m.symbol}" for m in self.markets if m.stale]
-
-    def health_inputs(self) -> HealthInputs:
-        return HealthInputs(
-            open_breakers={e.account: e.circuit for e in self.exchanges if e.circuit != "CLOSED"},
-            rate_limited={e.account: e.rate_limited_recent for e in self.exchanges},
-            executions_finished=sum(self.executions_hour.values()),
-            executions_failed=self.executions_hour.get("FAILED", 0),
-            signal_latency_p95=self.signal_latency_p95,
-            queue_depth=self.queue_depth,
-            signals_judged=self.signals_judged_hour,
-            signals_rejected=self.signals_hour.get("REJECTED", 0),
-            stale_markets=tuple(self.stale_markets),
-        )
-
-
-@dataclass(frozen=True)
-class BotMetrics:
-    """One bot: configuration, schedule, signals, positions, trades, P&L and equity."""
-
-    bot: dict[str, Any]
-    last_check_at: datetime | None
-    next_check_at: datetime | None
-    signals: list[dict[str, Any]]
-    open_positions: list[dict[str, Any]]
-    trades: list[dict[str, Any]]
-    realized_pnl: float
-    unrealized_pnl: float
-    equity: list[tuple[datetime, float]]
-    last_check_now: dict[str, Any] | None
 
 
 def _rows(conn: Any, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
@@ -370,23 +237,6 @@ def _next_check(bot: dict[str, Any], now: datetime) -> datetime | None:
     interval = int(bot["interval"])
     last = bot["last_check_at"]
     return slot_start(last or now, interval) + timedelta(minutes=interval)
-
-
-def equity_curve(
-    capital: float,
-    start: datetime,
-    closed: list[dict[str, Any]],
-    unrealized: float,
-    now: datetime,
-) -> list[tuple[datetime, float]]:
-    """Capital plus realized P&L at each close, and open positions marked to market at ``now``."""
-    points = [(start, capital)]
-    equity = capital
-    for p in sorted(closed, key=lambda p: p["closed_at"]):
-        equity += float(p["realized_pnl"] or 0.0)
-        points.append((p["closed_at"], equity))
-    points.append((now, equity + unrealized))
-    return points
 
 
 def _exchanges(conn: Any, now: datetime) -> list[ExchangeHealth]:

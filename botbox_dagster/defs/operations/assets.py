@@ -8,10 +8,10 @@ from typing import Any
 
 import dagster as dg
 
-from botbox_dagster.adapters.ledger.metrics import FleetMetrics
 from botbox_dagster.defs.operations import tables
 from botbox_dagster.defs.operations.resources import AlertsResource
 from botbox_dagster.defs.resources import LedgerResource
+from botbox_dagster.domain.metrics import FleetMetrics
 
 
 def numeric_metadata(m: FleetMetrics) -> dict[str, float | int]:

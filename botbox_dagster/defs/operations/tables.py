@@ -3,7 +3,7 @@
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from botbox_dagster.adapters.ledger.metrics import FleetMetrics
+from botbox_dagster.domain.metrics import FleetMetrics
 
 
 def md_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:

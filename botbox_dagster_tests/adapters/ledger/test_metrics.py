@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from botbox_dagster.adapters.ledger import LedgerStore
-from botbox_dagster.adapters.ledger.metrics import percentile, reason_key
+from botbox_dagster.domain.metrics import percentile, reason_key
 from botbox_dagster_tests.support.seed import add_queue_row, add_signal, busy_demo_ledger, minute
 
 NOW = minute(datetime.now(UTC)) + timedelta(seconds=30)
