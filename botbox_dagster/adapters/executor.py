@@ -141,6 +141,16 @@ class Executor:
         self.report.requeued += 1
         self.report.lines.append(f"#{row.id} {row.bot_id} retry in {delay:.1f}s: {error.reason}")
 
+    def _release(self, row: QueueRow, reason: str) -> None:
+        """Back to PENDING untouched: nothing was sent, no attempt is counted."""
+        self.store.release(row, reason, self._now())
+        self.report.released += 1
+
+    def _transient(self, row: QueueRow, error: ee.ExchangeError) -> None:
+        if error.trips_breaker:
+            self.breaker.failure(error.reason)
+        self._retry(row, error)
+
     def _record(self, row: QueueRow, result: OrderResult, mode: str, note: str = "") -> None:
         if result.filled <= 0:
             self._fail(
@@ -190,8 +200,7 @@ class Executor:
                 stop = self._execute(row)
                 if stop:
                     for rest in rows[index + 1 :]:
-                        self.store.release(rest, stop, self._now())
-                        self.report.released += 1
+                        self._release(rest, stop)
                     self.report.stopped_by = stop
                     return self.report
         return self.report
@@ -255,24 +264,20 @@ class Executor:
             reference = row.entry_price or venue.reference_price(row.symbol)
             fitted = fit_order(amount, reference, venue.precision(row.symbol))
         except BudgetExhaustedError as exc:
-            self.store.release(row, str(exc), self._now())
-            self.report.released += 1
+            self._release(row, str(exc))
             return "rate-limit budget spent"
         except ee.PermanentExchangeError as exc:
             self._fail(row, exc.reason)
             return None
         except ee.ExchangeError as exc:
-            if exc.trips_breaker:
-                self.breaker.failure(exc.reason)
-            self._retry(row, exc)
+            self._transient(row, exc)
             return None
         if not fitted.ok:
             self._fail(row, f"invalid order: {fitted.denial}")
             return None
         allowed, why = self.breaker.allow()
         if not allowed:
-            self.store.release(row, why, self._now())
-            self.report.released += 1
+            self._release(row, why)
             return why
         try:
             result = venue.create_market_order(
@@ -284,8 +289,7 @@ class Executor:
                 price_hint=row.entry_price,
             )
         except BudgetExhaustedError as exc:
-            self.store.release(row, str(exc), self._now())
-            self.report.released += 1
+            self._release(row, str(exc))
             return "rate-limit budget spent"
         except ee.AmbiguousOrderError as exc:
             self.breaker.failure(exc.reason)
@@ -302,9 +306,7 @@ class Executor:
             self._fail(row, exc.reason)
             return None
         except ee.ExchangeError as exc:
-            if exc.trips_breaker:
-                self.breaker.failure(exc.reason)
-            self._retry(row, exc)
+            self._transient(row, exc)
             return None
         self.breaker.success()
         self._record(row, result, venue.mode)
