@@ -22,38 +22,16 @@ How ccxt is pointed at another server, without patching it:
    ``InvalidOrder``, or ``InsufficientFunds`` for the insufficient-balance message; -2013 →
    ``OrderNotFound``; 418/429 → ``DDoSProtection``; 5xx → ``ExchangeNotAvailable``).
 
-Production code pointing a live-exchange client at a test server should use this same
-function (or the same three steps) rather than monkeypatching ccxt.
+The three steps are done by :func:`botbox_dagster.adapters.ccxt_client.build_client`, which
+production code uses for every venue; this wrapper only fixes the venue and test keys.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import ccxt
-
-SPOT_OPTIONS: dict[str, Any] = {
-    "fetchMarkets": {"types": ["spot"]},
-    "fetchCurrencies": False,
-    "fetchMargins": False,
-}
-
-
-def rebase_urls(api_urls: dict[str, Any], base_url: str) -> dict[str, Any]:
-    """Every ``urls["api"]`` entry with its scheme and host replaced by ``base_url``'s."""
-    base = base_url.rstrip("/")
-    out: dict[str, Any] = {}
-    for name, url in api_urls.items():
-        if isinstance(url, str):
-            parts = urlsplit(url)
-            out[name] = base + parts.path
-        elif isinstance(url, dict):
-            out[name] = rebase_urls(url, base_url)
-        else:
-            out[name] = url
-    return out
 
 
 def make_binance_client(
@@ -61,24 +39,16 @@ def make_binance_client(
     api_key: str | None = "fake-key",
     secret: str | None = "fake-secret",
     timeout_ms: int = 10_000,
-    options: dict[str, Any] | None = None,
 ) -> ccxt.binance:
     """A real ``ccxt.binance`` talking to ``base_url`` (e.g. ``FakeExchange.base_url``).
 
     ``api_key``/``secret`` None gives a public-only client. ``timeout_ms`` is ccxt's
-    per-request timeout; ``options`` are merged over ``SPOT_OPTIONS``.
+    per-request timeout.
     """
-    import ccxt  # here, so that the server process does not pay for importing ccxt
+    # Imported here, so that the server process does not pay for importing ccxt.
+    from botbox_dagster.adapters.ccxt_client import build_client
 
-    config: dict[str, Any] = {
-        "enableRateLimit": False,
-        "timeout": timeout_ms,
-        "options": {**SPOT_OPTIONS, **(options or {})},
-    }
-    if api_key is not None:
-        config["apiKey"] = api_key
-    if secret is not None:
-        config["secret"] = secret
-    exchange = ccxt.binance(config)
-    exchange.urls["api"] = rebase_urls(exchange.urls["api"], base_url)
-    return exchange
+    client = build_client(
+        "binance", api_url=base_url, api_key=api_key, secret=secret, timeout_ms=timeout_ms
+    )
+    return client
