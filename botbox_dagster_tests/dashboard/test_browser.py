@@ -99,12 +99,28 @@ def _screenshot(driver: object, name: str) -> None:
 
 
 def test_fleet_and_bot_pages_check_now_and_pause_all(dashboard: str, browser: object) -> None:
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+        WebDriverException,
+    )
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
     d = browser
-    wait = WebDriverWait(d, 10)  # type: ignore[arg-type]
+    # A form post reloads the page: while the old document goes away Chromium can answer a
+    # poll with "node does not belong to the document" (a WebDriverException). The wait keeps
+    # polling through it; the condition it waits for is unchanged.
+    wait = WebDriverWait(  # type: ignore[arg-type]
+        d,
+        10,
+        ignored_exceptions=(
+            NoSuchElementException,
+            StaleElementReferenceException,
+            WebDriverException,
+        ),
+    )
     d.get(dashboard + "/")  # type: ignore[attr-defined]
     assert d.title == "BotBox fleet"  # type: ignore[attr-defined]
     cards = {
