@@ -88,6 +88,29 @@ def used_weight(client: ccxt.Exchange, header: str | None) -> float | None:
     return None
 
 
+# Answers to an order request that say the venue refused it: nothing was placed. Every other
+# failure of an order request (timeouts, resets, 5xx, -1006/-1001 which ccxt raises as
+# OperationFailed or BadResponse, unparseable bodies) may follow a processed order and is
+# ambiguous: the harsher reading of docs/venue-contract.md.
+DEFINITE_REFUSALS: tuple[type[Exception], ...] = (
+    ccxt.InsufficientFunds,
+    ccxt.InvalidOrder,
+    ccxt.BadSymbol,
+    ccxt.BadRequest,
+    ccxt.ArgumentsRequired,
+    ccxt.AuthenticationError,
+    ccxt.PermissionDenied,
+    ccxt.AccountSuspended,
+    ccxt.DDoSProtection,
+    ccxt.RateLimitExceeded,
+)
+
+
+def order_outcome_unknown(exc: Exception) -> bool:
+    """Whether a failed order request may have placed the order."""
+    return not isinstance(exc, DEFINITE_REFUSALS)
+
+
 def translate(exc: Exception, client: ccxt.Exchange, exchange: str) -> ee.ExchangeError:
     """Map a ccxt exception to BotBox's hierarchy (which says whether to retry)."""
     text = str(exc)[:300]
@@ -101,6 +124,8 @@ def translate(exc: Exception, client: ccxt.Exchange, exchange: str) -> ee.Exchan
         return ee.ExchangeUnavailableError(text, exchange=exchange)
     if isinstance(exc, ccxt.InsufficientFunds):
         return ee.InsufficientFundsError(text, exchange=exchange)
+    if isinstance(exc, ccxt.OrderNotFound):
+        return ee.OrderNotFoundError(text, exchange=exchange)
     if isinstance(exc, ccxt.BadSymbol):
         return ee.UnknownSymbolError(text, exchange=exchange)
     if isinstance(exc, ccxt.InvalidOrder | ccxt.BadRequest | ccxt.ArgumentsRequired):

@@ -13,6 +13,12 @@ from botbox_dagster.domain import circuit_breaker as cb
 log = logging.getLogger("botbox.circuit")
 
 
+def breaker_name(account: str, mode: str) -> str:
+    """One breaker per (account, mode): the live one keeps the account's name (what the signal
+    tick and the sensor consult); paper failures and successes never touch it."""
+    return account if mode == "live" else f"{account}:{mode}"
+
+
 class LedgerCircuitBreaker:
     """Breaker state in ``circuit_breakers``; transitions are the pure ones of the domain."""
 
@@ -51,6 +57,12 @@ class LedgerCircuitBreaker:
 
         if self.store.update_breaker(self.exchange, update):
             log.warning("%s: circuit closed, trading resumes", self.exchange)
+
+    def return_probe(self) -> None:
+        """A granted call sent nothing: a half-open probe goes back unused."""
+        self.store.update_breaker(
+            self.exchange, lambda row: (cb.return_probe(self._state(row)).to_row(), None)
+        )
 
     def failure(self, reason: str) -> None:
         now = self._clock()

@@ -15,6 +15,8 @@ The guarantees (each a violation when broken):
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -187,6 +189,8 @@ def collect(
         for o in rows(store, "SELECT * FROM orders WHERE exchange = ?", [account.id])
     }
     venue_net: dict[str, float] = defaultdict(float)
+    steps = _lot_steps(remote.base_url)
+    bot_step: dict[str, float] = {}
     for o in venue_orders:
         cid, qty = o["clientOrderId"], float(o["executedQty"])
         recorded = ledger_orders.get(cid)
@@ -194,7 +198,10 @@ def collect(
             report.unrecorded_orders += 1
         row = by_cid.get(cid)
         if row is not None:
-            venue_net[row["bot_id"]] += qty if o["side"] == "BUY" else -qty
+            # A spot buy pays its commission in the base asset: the account holds less.
+            held_qty = qty - float(o.get("_baseCommission") or 0)
+            venue_net[row["bot_id"]] += held_qty if o["side"] == "BUY" else -qty
+            bot_step[row["bot_id"]] = steps.get(o["symbol"], 0.0)
     report.filled_without_order = sum(
         1 for q in queue if q["status"] == "FILLED" and q["client_order_id"] not in per_cid
     )
@@ -207,7 +214,9 @@ def collect(
         )
     }
     for bot_id in sorted(set(venue_net) | set(held)):
-        if abs(venue_net.get(bot_id, 0.0) - held.get(bot_id, 0.0)) > 1e-6:
+        # Less than one amount step left at the venue is dust no order can sell.
+        tolerance = max(1e-6, bot_step.get(bot_id, 0.0) - 1e-12)
+        if abs(venue_net.get(bot_id, 0.0) - held.get(bot_id, 0.0)) > tolerance:
             report.position_mismatches.append(
                 f"{bot_id}: ledger holds {held.get(bot_id, 0.0):g}, "
                 f"exchange fills net {venue_net.get(bot_id, 0.0):g}"
@@ -230,3 +239,15 @@ def collect(
             rate_limited=sum(1 for r in requests if r.status in (418, 429)),
         )
     return report
+
+
+def _lot_steps(base_url: str) -> dict[str, float]:
+    """Each market's amount step, from the venue's own exchangeInfo."""
+    with urllib.request.urlopen(f"{base_url}/api/v3/exchangeInfo", timeout=10) as answer:
+        info = json.load(answer)
+    return {
+        s["symbol"]: float(f["stepSize"])
+        for s in info["symbols"]
+        for f in s["filters"]
+        if f["filterType"] == "LOT_SIZE"
+    }

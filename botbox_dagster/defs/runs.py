@@ -19,3 +19,9 @@ def active_run_id(instance: dg.DagsterInstance, job_name: str, tags: dict[str, s
         filters=dg.RunsFilter(job_name=job_name, statuses=IN_PROGRESS, tags=tags), limit=1
     )
     return records[0].dagster_run.run_id if records else None
+
+
+def latest_run_id(instance: dg.DagsterInstance, job_name: str, tags: dict[str, str]) -> str | None:
+    """The id of the newest run of ``job_name`` with ``tags``, whatever its status."""
+    records = instance.get_run_records(filters=dg.RunsFilter(job_name=job_name, tags=tags), limit=1)
+    return records[0].dagster_run.run_id if records else None

@@ -122,6 +122,15 @@ def record_success(state: BreakerState, now: float) -> BreakerState:
     return BreakerState()
 
 
+def return_probe(state: BreakerState) -> BreakerState:
+    """The probe was granted but no request reached the venue (budget spent, nothing to send):
+    it proves nothing either way, so the next caller may probe at once instead of waiting out
+    ``probe_timeout_seconds``."""
+    if state.status is BreakerStatus.HALF_OPEN:
+        return replace(state, probe_started_at=None)
+    return state
+
+
 def record_failure(
     state: BreakerState, now: float, config: BreakerConfig = DEFAULT_CONFIG
 ) -> BreakerState:

@@ -124,3 +124,14 @@ def client_order_id_from_signal_hash(
 def is_valid(order_id: str, fmt: ClientOrderIdFormat = DEFAULT_FORMAT) -> bool:
     """True when ``order_id`` has the shape ``fmt`` produces (to recognise our own orders)."""
     return fmt.pattern.fullmatch(order_id) is not None
+
+
+def follow_up_client_order_id(parent: str, step: str) -> str:
+    """The id of an order that continues ``parent`` (the rest of a partial CLOSE, a CLOSE
+    re-sent after the venue never showed the first): deterministic, so a replay computes the
+    same id, and in the parent's own format (same prefix and length)."""
+    fmt = next(
+        (f for f in (*VENUE_FORMATS.values(), DEFAULT_FORMAT) if is_valid(parent, f)),
+        DEFAULT_FORMAT,
+    )
+    return _from_identity(["v1-follow", parent, step], fmt)

@@ -102,6 +102,11 @@ class InvalidOrderError(PermanentExchangeError):
     """The venue refused the order's parameters (size, price, filters, type)."""
 
 
+class OrderNotFoundError(InvalidOrderError):
+    """The venue has no order by that id, *now*: right after a send this proves nothing
+    (Binance can answer -2013 for an order it has just processed; docs/venue-contract.md)."""
+
+
 class UnknownSymbolError(PermanentExchangeError):
     """The venue does not list the market (delisted, typo, wrong venue)."""
 

@@ -14,7 +14,7 @@ from typing import Any
 QUEUE_COLUMNS = (
     "id, bot_id, signal_id, exchange, symbol, direction, entry_price, stop_loss, take_profit, "
     "position_size, status, attempts, client_order_id, order_id, reason, created_at, "
-    "expires_at, next_attempt_at, run_id, updated_at"
+    "expires_at, next_attempt_at, run_id, updated_at, sent_at, send_mode"
 )
 
 
@@ -47,6 +47,10 @@ class QueueRow:
     next_attempt_at: datetime | None
     run_id: str | None
     updated_at: datetime | None = None
+    # Set just before the order request leaves: from then on the order may be at the venue,
+    # so the row is settled from the venue's records (in ``send_mode``), never sent blindly again.
+    sent_at: datetime | None = None
+    send_mode: str | None = None
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> QueueRow:
@@ -128,3 +132,87 @@ def stop_or_target_hit(position: OpenPosition, low: float, high: float) -> tuple
     if target is not None and (high >= target if long else low <= target):
         return "take profit", target
     return None
+
+
+TERMINAL_ORDER_STATUSES = frozenset({"FILLED", "EXPIRED", "CANCELED", "REJECTED"})
+
+
+def base_and_quote(symbol: str) -> tuple[str, str]:
+    """``BTC/USDT`` → (``BTC``, ``USDT``); a ccxt settle suffix (``:USDT``) is ignored."""
+    base, _, rest = symbol.partition("/")
+    return base, rest.split(":")[0]
+
+
+@dataclass(frozen=True)
+class FillDelta:
+    """What an order filled since the ledger last applied it to the position.
+
+    An order followed from NEW through PARTIALLY_FILLED to a terminal state is read several
+    times; each read applies only the part not applied before, so a position never counts a
+    fill twice.
+    """
+
+    amount: float  # gross base amount traded
+    cost: float  # quote amount traded
+    fee: float  # in ``fee_currency``
+
+    @property
+    def price(self) -> float:
+        return self.cost / self.amount
+
+
+def fill_delta(
+    result: OrderResult, applied_filled: float, applied_cost: float, applied_fee: float
+) -> FillDelta | None:
+    """The not-yet-applied part of an order, or None when nothing new filled."""
+    amount = result.filled - applied_filled
+    if amount <= 1e-12 or not result.average_price:
+        return None
+    cost = result.filled * result.average_price - applied_cost
+    return FillDelta(amount, max(cost, 0.0), max(result.fee - applied_fee, 0.0))
+
+
+def fee_in_quote(
+    fee: float, fee_currency: str | None, symbol: str, price: float
+) -> tuple[float, str | None]:
+    """A fee in the market's quote currency, converted at the fill price when paid in base.
+
+    Returns (fee in quote, note): a fee in a third currency (BNB) cannot be converted from
+    this market's price; it is left out of quote P&L and the note says so.
+    """
+    base, quote = base_and_quote(symbol)
+    if fee == 0 or fee_currency in (None, quote):
+        return fee, None
+    if fee_currency == base:
+        return fee * price, None
+    return 0.0, f"fee of {fee:.8g} {fee_currency} not in {quote} P&L"
+
+
+def base_received(
+    side: Side, amount: float, fee: float, fee_currency: str | None, symbol: str
+) -> float:
+    """Base asset the account gained (buy) or gave up (sell) for ``amount`` traded.
+
+    A spot buy without BNB pays its commission in the asset bought (Binance commission FAQ,
+    docs/venue-contract.md): buy 1.0, hold 0.999. That held amount is the position.
+    """
+    base, _ = base_and_quote(symbol)
+    if side is Side.BUY and fee_currency == base:
+        return amount - fee
+    return amount
+
+
+def closed_part_pnl(
+    position: OpenPosition, amount: float, exit_price: float, exit_fee_quote: float
+) -> tuple[float, float]:
+    """(realized P&L, entry fees used) of closing ``amount`` of a position.
+
+    The position's entry fees are charged pro rata to the part closed, so a position closed in
+    two parts realizes in total exactly what one close would.
+    """
+    share = min(amount / position.amount, 1.0) if position.amount > 0 else 1.0
+    entry_fees = position.fees * share
+    pnl = realized_pnl(
+        position.direction, amount, position.entry_price, exit_price, entry_fees + exit_fee_quote
+    )
+    return pnl, entry_fees

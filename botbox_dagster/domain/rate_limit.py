@@ -253,6 +253,7 @@ BINANCE_SPOT = VenueLimits(
         "fetch_order": {"weight": 4},
         "fetch_open_orders": {"weight": 6},
         "fetch_my_trades": {"weight": 20},
+        "fetch_order_trades": {"weight": 5},  # myTrades with orderId: 5 (rest-api.md)
         "fetch_balance": {"weight": 20},
         "load_markets": {"weight": 20},
     },

@@ -94,7 +94,11 @@ class Book:
         if otype not in ("MARKET", "LIMIT"):
             raise mandatory("type") if not otype else bad(-1116, "Invalid orderType.")
         client_id = params.get("newClientOrderId") or f"fake-{next(self._client_ids)}"
-        if client_id in self.by_client_id:
+        # Binance rest-api.md "New order (TRADE)": newClientOrderId is "a unique id among open
+        # orders" (docs/venue-contract.md §1). The id of a FILLED, CANCELED or EXPIRED order is
+        # accepted again and makes a second order: the venue does not stop a resend.
+        earlier = self.by_client_id.get(client_id)
+        if earlier is not None and earlier.status in OPEN_STATUSES:
             raise bad(-2010, "Duplicate order sent.")
         market_price = self._current_price(spec)
         qty = _decimal(params, "quantity")
@@ -155,7 +159,7 @@ class Book:
 
     def _check_funds(self, spec: MarketSpec, side: str, qty: Decimal, price: Decimal) -> None:
         if side == "BUY":
-            needed, asset = qty * price * (1 + self.fee_rate), spec.quote
+            needed, asset = qty * price, spec.quote  # the commission comes out of the base bought
         else:
             needed, asset = qty, spec.base
         if self.balance(asset).free < needed:
@@ -183,12 +187,17 @@ class Book:
     def _fill(self, order: Order, qty: Decimal, price: Decimal, maker: bool) -> None:
         spec = order.spec
         quote_qty = qty * price
-        fee = (quote_qty * self.fee_rate).quantize(Decimal("0.00000001"))
         base, quote = self.balance(spec.base), self.balance(spec.quote)
+        # Binance faqs/commission_faq.md (docs/venue-contract.md §4): without BNB the commission
+        # is paid in the asset received: a BUY pays in base (buy 1.0, hold 0.999), a SELL in quote.
         if order.side == "BUY":
-            base.free += qty
-            quote.free -= quote_qty + fee
+            fee = (qty * self.fee_rate).quantize(Decimal("0.00000001"))
+            fee_asset = spec.base
+            base.free += qty - fee
+            quote.free -= quote_qty
         else:
+            fee = (quote_qty * self.fee_rate).quantize(Decimal("0.00000001"))
+            fee_asset = spec.quote
             base.free -= qty
             quote.free += quote_qty - fee
         order.executed_qty += qty
@@ -204,7 +213,7 @@ class Book:
             "qty": fmt(qty),
             "quoteQty": fmt(quote_qty),
             "commission": fmt(fee),
-            "commissionAsset": spec.quote,
+            "commissionAsset": fee_asset,
             "time": order.update_time,
             "isBuyer": order.side == "BUY",
             "isMaker": maker,

@@ -178,7 +178,24 @@ class FakeExchange:
     def orders(self) -> list[dict[str, Any]]:
         """Every order ever accepted, as ``GET /api/v3/order`` would show it."""
         with self.lock:
-            return [o.to_binance() for o in self.book.orders.values()]
+            # ``_baseCommission`` (not a Binance field): commission paid in the base asset, so a
+            # test can count what the account really holds (docs/venue-contract.md §4).
+            return [
+                {
+                    **o.to_binance(),
+                    "_baseCommission": fmt(
+                        sum(
+                            (
+                                Decimal(f["commission"])
+                                for f in o.fills
+                                if f["commissionAsset"] == o.spec.base
+                            ),
+                            Decimal(0),
+                        )
+                    ),
+                }
+                for o in self.book.orders.values()
+            ]
 
     def order_by_client_id(self, client_order_id: str) -> dict[str, Any] | None:
         """The accepted order with this client order id, if any."""

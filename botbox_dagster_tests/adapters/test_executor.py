@@ -216,6 +216,12 @@ def test_transient_paper_errors_retry_then_fail(store: LedgerStore) -> None:
 def test_a_crashed_paper_run_is_reconciled_from_the_venue_record(store: LedgerStore) -> None:
     # (a) the paper venue filled the order, then the process died before the row was updated.
     reached = enqueue(store, "b1", size=1.0, status="EXECUTING", run_id="dead")
+    # The send marker is written before the request leaves, so the dead run left it set.
+    store.run(
+        lambda c: c.execute(
+            "UPDATE trade_queue SET sent_at = now(), send_mode = 'paper' WHERE id = ?", [reached]
+        )
+    )
     cid = queue(store)[reached]["client_order_id"]
     PaperExchange(store, "paper", NO_COSTS).create_market_order(
         "b1", "BTC/USDT", Side.BUY, 1.0, cid
@@ -226,7 +232,8 @@ def test_a_crashed_paper_run_is_reconciled_from_the_venue_record(store: LedgerSt
     rows = queue(store)
     assert report.reconciled == 2
     assert rows[reached]["status"] == rows[lost]["status"] == "FILLED"
-    assert rows[lost]["attempts"] == 1  # re-queued once, then sent
+    # Never sent: released without counting an attempt, then sent.
+    assert rows[lost]["attempts"] == 0 and rows[lost]["sent_at"] is not None
     balances = {b["bot_id"]: b["balance"] for b in table(store, "paper_balances")}
     assert balances == pytest.approx({"b1": 900.0, "b2": 900.0})  # each charged once
     assert len(table(store, "orders")) == 2 and len(table(store, "positions")) == 2

@@ -135,7 +135,18 @@ def test_the_sensor_launches_one_run_per_account_with_work(store: LedgerStore) -
         same = tick(store, instance)  # nothing changed: the same keys, deduplicated by the daemon
         assert [r.run_key for r in same.run_requests] == [r.run_key for r in first.run_requests]
 
-        enqueue(store, "b2", "CLOSE")
+        enqueue(store, "b2", "CLOSE")  # new rows alone do not make a second run owed
+        again = {r.tags[EXCHANGE_TAG]: r.run_key for r in tick(store, instance).run_requests}
+        assert again["paper"] == paper.run_key
+
+        # A paper run ended and left every row untouched (paused, failed before claiming):
+        # the rows still wait, so the next key is new and the daemon launches another run.
+        instance.create_run_for_job(
+            job_def=JOB,
+            run_config={"ops": {"route_execution": {"config": {"account": "paper"}}}},
+            tags={EXCHANGE_TAG: "paper"},
+            status=dg.DagsterRunStatus.FAILURE,
+        )
         changed = {r.tags[EXCHANGE_TAG]: r.run_key for r in tick(store, instance).run_requests}
         assert changed["paper"] != paper.run_key
         assert changed["binance-main"] == by_account["binance-main"].run_key

@@ -85,21 +85,27 @@ def test_fetch_ticker_and_balance(fx: FakeExchange, client: ccxt.binance) -> Non
     assert balance["BTC"]["free"] == 1.0 and balance["ETH"]["total"] == 0.0
 
 
-def test_market_buy_then_sell_fill_with_fee_in_quote(
+def test_a_buy_pays_commission_in_the_base_asset_and_a_sell_in_quote(
     fx: FakeExchange, client: ccxt.binance
 ) -> None:
+    # Binance commission FAQ (docs/venue-contract.md §4), 0.1%: buy 2.0 ETH at 0.1 BTC:
+    # pay 0.2 BTC, receive 2.0 - 0.002 = 1.998 ETH. Sell 1.998 at 0.11: receive
+    # 0.21978 BTC less 0.00021978 BTC commission.
     fx.set_price("ETH/BTC", "0.1")
     buy = client.create_order("ETH/BTC", "market", "buy", 2.0, params={"newClientOrderId": "sig-1"})
     assert buy["status"] == "closed" and buy["filled"] == 2.0 and buy["average"] == 0.1
     assert buy["clientOrderId"] == "sig-1"
-    assert buy["fee"] == {"currency": "BTC", "cost": 0.0002}
+    assert buy["fee"] == {"currency": "ETH", "cost": 0.002}
     bal = client.fetch_balance()
-    assert bal["ETH"]["free"] == 2.0
-    assert bal["BTC"]["free"] == pytest.approx(1 - 0.2 - 0.0002)
+    assert bal["ETH"]["free"] == pytest.approx(1.998)
+    assert bal["BTC"]["free"] == pytest.approx(1 - 0.2)
+    with pytest.raises(ccxt.InsufficientFunds):  # 2.0 is no longer held
+        client.create_order("ETH/BTC", "market", "sell", 2.0)
     fx.set_price("ETH/BTC", "0.11")
-    sell = client.create_order("ETH/BTC", "market", "sell", 2.0)
-    assert sell["status"] == "closed" and sell["cost"] == pytest.approx(0.22)
-    assert client.fetch_balance()["BTC"]["free"] == pytest.approx(1 - 0.2002 + 0.22 - 0.00022)
+    sell = client.create_order("ETH/BTC", "market", "sell", 1.998)
+    assert sell["status"] == "closed" and sell["cost"] == pytest.approx(0.21978)
+    assert sell["fee"] == {"currency": "BTC", "cost": pytest.approx(0.00021978)}
+    assert client.fetch_balance()["BTC"]["free"] == pytest.approx(0.8 + 0.21978 - 0.00021978)
     trades = client.fetch_my_trades("ETH/BTC")
     assert [t["side"] for t in trades] == ["buy", "sell"]
 
@@ -112,10 +118,20 @@ def test_market_orders_fill_at_last_closed_candle_close(
     assert order["average"] == rows[0][4]  # rows[-1] is still forming
 
 
-def test_duplicate_client_order_id_is_rejected(client: ccxt.binance) -> None:
+def test_a_client_order_id_is_unique_among_open_orders_only(
+    fx: FakeExchange, client: ccxt.binance
+) -> None:
+    # Binance rest-api.md: newClientOrderId is "a unique id among open orders"
+    # (docs/venue-contract.md §1). Once filled, the same id places a second order.
     client.create_order("ETH/BTC", "market", "buy", 0.1, params={"newClientOrderId": "dup"})
+    again = client.create_order("ETH/BTC", "market", "buy", 0.1, params={"newClientOrderId": "dup"})
+    assert again["status"] == "closed"
+    assert [o["clientOrderId"] for o in fx.orders()] == ["dup", "dup"]
+    # While an order with the id is open (a resting limit), the id is refused.
+    fx.set_price("ETH/BTC", "0.05")
+    client.create_order("ETH/BTC", "limit", "buy", 1.0, 0.04, params={"newClientOrderId": "rest"})
     with pytest.raises(ccxt.InvalidOrder, match="Duplicate order sent"):
-        client.create_order("ETH/BTC", "market", "buy", 0.1, params={"newClientOrderId": "dup"})
+        client.create_order("ETH/BTC", "market", "buy", 0.1, params={"newClientOrderId": "rest"})
 
 
 def test_fetch_order_by_client_order_id(client: ccxt.binance) -> None:

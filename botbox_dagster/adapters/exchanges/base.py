@@ -35,6 +35,17 @@ class Exchange(Protocol):
         """Place a market order. Raises AmbiguousOrderError when the outcome is unknown."""
         ...
 
-    def find_order(self, bot_id: str, symbol: str, client_order_id: str) -> OrderResult | None:
-        """The venue's record of an order by client order id, or None if it never saw it."""
+    def find_order(
+        self, bot_id: str, symbol: str, client_order_id: str, sent_at_ms: int | None = None
+    ) -> OrderResult | None:
+        """The venue's record of an order by client order id, or None if none is visible now.
+
+        ``sent_at_ms`` (when the order was sent) lets a venue search its trade history too.
+        None proves nothing right after a send: venues can lag (docs/venue-contract.md).
+        """
+        ...
+
+    def held(self, symbol: str) -> float | None:
+        """What the account holds of the market's base asset, or None when the ledger's
+        position is the only record (paper)."""
         ...

@@ -13,7 +13,7 @@ from typing import Any
 
 import ccxt
 
-from botbox_dagster.adapters.ccxt_client import translate, used_weight
+from botbox_dagster.adapters.ccxt_client import order_outcome_unknown, translate, used_weight
 from botbox_dagster.adapters.rate_limiter import LedgerRateLimiter
 from botbox_dagster.domain import exchange_errors as ee
 from botbox_dagster.domain.execution import Fill, OrderResult, Side
@@ -44,11 +44,7 @@ class LiveExchange:
             error = translate(exc, self.client, self.account)
             if isinstance(error, ee.RateLimitedError):
                 self.limiter.back_off(error.retry_after_seconds, str(error))
-            if (
-                ambiguous_cid
-                and isinstance(exc, ccxt.NetworkError)
-                and not isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded)
-            ):
+            if ambiguous_cid and order_outcome_unknown(exc):
                 raise ee.AmbiguousOrderError(
                     f"order outcome unknown: {error.reason}",
                     client_order_id=ambiguous_cid,
@@ -152,7 +148,8 @@ class LiveExchange:
             side.value,
             amount,
             None,
-            {"newClientOrderId": client_order_id},
+            # ccxt's unified parameter: newClientOrderId on Binance, orderLinkId on Bybit.
+            {"clientOrderId": client_order_id},
             ambiguous_cid=client_order_id,
         )
         if not order.get("status") or order.get("filled") is None:
@@ -160,21 +157,76 @@ class LiveExchange:
             return self.find_order(bot_id, symbol, client_order_id) or self._result(
                 order, client_order_id
             )
-        return self._result(order, client_order_id)
+        return self._with_fees(order, symbol, client_order_id)
 
-    def find_order(self, bot_id: str, symbol: str, client_order_id: str) -> OrderResult | None:
+    def _with_fees(self, order: dict[str, Any], symbol: str, cid: str) -> OrderResult:
+        """The order, with its trades fetched when the answer carried no fee.
+
+        An order read by lookup (GET order) has no fills and so no commission; on Binance spot a
+        buy pays it in the asset bought, so the position would hold more than the account does.
+        """
+        result = self._result(order, cid)
+        if result.filled > 0 and not order.get("trades") and not order.get("fee"):
+            trades = self._call(
+                "fetch_order_trades", self.client.fetch_order_trades, str(order["id"]), symbol
+            )
+            if trades:
+                result = self._result({**order, "trades": trades, "fee": _fee_of(trades)}, cid)
+        return result
+
+    def find_order(
+        self,
+        bot_id: str,
+        symbol: str,
+        client_order_id: str,
+        sent_at_ms: int | None = None,
+    ) -> OrderResult | None:
+        """The venue's record of the order, searched in every record it keeps.
+
+        The order lookup first; then, because a just-processed order can be missing from it
+        for a while (docs/venue-contract.md), the open orders, and the account's trades since
+        the send whose order carries this client order id.
+        """
         try:
             order = self._call(
                 "fetch_order",
                 self.client.fetch_order,
                 None,
                 symbol,
-                {"origClientOrderId": client_order_id},
+                {"clientOrderId": client_order_id},
             )
-        except ccxt.OrderNotFound:
+            return self._with_fees(order, symbol, client_order_id)
+        except ee.OrderNotFoundError:
+            pass
+        for order in self._call("fetch_open_orders", self.client.fetch_open_orders, symbol):
+            if order.get("clientOrderId") == client_order_id:
+                return self._with_fees(order, symbol, client_order_id)
+        if sent_at_ms is None:
             return None
-        except ee.InvalidOrderError as exc:
-            if "does not exist" in str(exc) or "-2013" in str(exc):
-                return None
-            raise
-        return self._result(order, client_order_id)
+        trades = self._call(
+            "fetch_my_trades", self.client.fetch_my_trades, symbol, sent_at_ms - 5_000
+        )
+        for order_id in sorted({str(t["order"]) for t in trades if t.get("order")}):
+            try:
+                order = self._call("fetch_order", self.client.fetch_order, order_id, symbol)
+            except ee.OrderNotFoundError:
+                continue
+            if order.get("clientOrderId") == client_order_id:
+                return self._with_fees(order, symbol, client_order_id)
+        return None
+
+    def held(self, symbol: str) -> float | None:
+        """The free balance of the market's base asset: what a CLOSE of a long can sell."""
+        base = symbol.split("/")[0]
+        balance = self._call("fetch_balance", self.client.fetch_balance)
+        free = (balance.get(base) or {}).get("free")
+        return float(free) if free is not None else 0.0
+
+
+def _fee_of(trades: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """One fee for the order when its trades paid in one currency (they do on spot)."""
+    fees = [t.get("fee") or {} for t in trades]
+    currencies = {f.get("currency") for f in fees if f.get("cost")}
+    if len(currencies) != 1:
+        return None
+    return {"cost": sum(float(f.get("cost") or 0) for f in fees), "currency": currencies.pop()}

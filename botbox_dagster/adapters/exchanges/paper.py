@@ -75,7 +75,13 @@ class PaperExchange:
             fills=(Fill(filled, avg, fee, f"paper-{cid}"),) if filled else (),
         )
 
-    def find_order(self, bot_id: str, symbol: str, client_order_id: str) -> OrderResult | None:
+    def held(self, symbol: str) -> float | None:
+        """Paper keeps no per-asset holdings: the ledger's position is what is held."""
+        return None
+
+    def find_order(
+        self, bot_id: str, symbol: str, client_order_id: str, sent_at_ms: int | None = None
+    ) -> OrderResult | None:
         row = self.store.run(
             lambda c: c.execute(
                 "SELECT client_order_id, exchange_order_id, side, amount, status, filled, "

@@ -9,15 +9,23 @@ order id.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from botbox_dagster.domain.client_order_id import follow_up_client_order_id
 from botbox_dagster.domain.execution import (
     QUEUE_COLUMNS,
+    TERMINAL_ORDER_STATUSES,
+    Fill,
+    FillDelta,
     OpenPosition,
     OrderResult,
     QueueRow,
-    realized_pnl,
+    base_received,
+    closed_part_pnl,
+    fee_in_quote,
+    fill_delta,
     unrealized_pnl,
 )
 
@@ -64,6 +72,12 @@ class ExecutionTables:
             )
         )
 
+    def queue_row(self, row_id: int) -> QueueRow | None:
+        rows = self.run(
+            lambda c: _rows(c, f"SELECT {QUEUE_COLUMNS} FROM trade_queue WHERE id = ?", [row_id])
+        )
+        return rows[0] if rows else None
+
     def claim_rows(
         self, exchange: str, run_id: str, now: datetime, limit: int, *, closes_only: bool = False
     ) -> list[QueueRow]:
@@ -98,8 +112,8 @@ class ExecutionTables:
             self.run(
                 lambda c: c.execute(
                     "UPDATE trade_queue SET status = 'PENDING', attempts = attempts + 1, "
-                    "reason = ?, next_attempt_at = ?, run_id = NULL, updated_at = ? "
-                    "WHERE id = ? AND status = 'EXECUTING' RETURNING id",
+                    "reason = ?, next_attempt_at = ?, run_id = NULL, updated_at = ?, sent_at = NULL, "
+                    "send_mode = NULL WHERE id = ? AND status = 'EXECUTING' RETURNING id",
                     [reason, next_attempt_at, now, row.id],
                 ).fetchone()
             )
@@ -117,14 +131,17 @@ class ExecutionTables:
             )
         )
 
-    def release(self, row: QueueRow, reason: str, now: datetime) -> bool:
+    def release(
+        self, row: QueueRow, reason: str, now: datetime, next_attempt_at: datetime | None = None
+    ) -> bool:
         """EXECUTING → PENDING without counting an attempt (nothing was sent)."""
         return bool(
             self.run(
                 lambda c: c.execute(
                     "UPDATE trade_queue SET status = 'PENDING', reason = ?, run_id = NULL, "
-                    "updated_at = ? WHERE id = ? AND status = 'EXECUTING' RETURNING id",
-                    [reason, now, row.id],
+                    "next_attempt_at = ?, sent_at = NULL, send_mode = NULL, updated_at = ? "
+                    "WHERE id = ? AND status = 'EXECUTING' RETURNING id",
+                    [reason, next_attempt_at, now, row.id],
                 ).fetchone()
             )
         )
@@ -159,47 +176,57 @@ class ExecutionTables:
         )
         return None if row is None else OpenPosition(*row)
 
+    def mark_sent(self, row: QueueRow, mode: str, now: datetime) -> bool:
+        """Record that the order request is about to leave, and in which mode.
+
+        Written before the request, so that a crash at any later point leaves a row that says
+        "this order may be at the venue": recovery then settles it from the venue's records and
+        never sends it again blindly.
+        """
+        return bool(
+            self.run(
+                lambda c: c.execute(
+                    "UPDATE trade_queue SET sent_at = ?, send_mode = ?, updated_at = ? "
+                    "WHERE id = ? AND status = 'EXECUTING' RETURNING id",
+                    [now, mode, now, row.id],
+                ).fetchone()
+            )
+        )
+
+    def resend_close(self, row: QueueRow, client_order_id: str, reason: str, now: datetime) -> bool:
+        """EXECUTING → PENDING under a new client order id (a CLOSE the venue never showed).
+
+        Safe only for a CLOSE: its amount is taken from what the venue holds when it is sent,
+        so if the first send did sell, the resend finds nothing left to sell.
+        """
+        return bool(
+            self.run(
+                lambda c: c.execute(
+                    "UPDATE trade_queue SET status = 'PENDING', client_order_id = ?, sent_at = NULL, "
+                    "send_mode = NULL, attempts = attempts + 1, reason = ?, run_id = NULL, "
+                    "updated_at = ? WHERE id = ? AND status = 'EXECUTING' RETURNING id",
+                    [client_order_id, reason, now, row.id],
+                ).fetchone()
+            )
+        )
+
     def record_fill(
         self, row: QueueRow, result: OrderResult, *, mode: str, now: datetime
     ) -> dict[str, Any]:
-        """Record a filled order and its effect on the position, and mark the row FILLED.
+        """Record the venue's answer about a row's order and apply what newly filled.
 
-        Idempotent: the order is keyed by client order id and each fill by its trade key, so a
-        reconciliation that finds an order already recorded changes nothing twice.
+        Idempotent: the order is keyed by client order id, each fill by its trade key, and the
+        position takes only the part of the order it has not taken before (``applied_*``), so an
+        order read again (reconciled, followed from NEW to FILLED) changes nothing twice. A
+        terminal order finishes the row (FILLED if anything filled, else FAILED); an open one
+        (NEW, PARTIALLY_FILLED) leaves the row in flight, to be followed by the next run. A CLOSE
+        that ended with part of the position still held queues a CLOSE for the rest.
         """
 
         def work(conn: Any) -> dict[str, Any]:
-            order_id = conn.execute(
-                "INSERT INTO orders (queue_id, bot_id, exchange, symbol, side, order_type, amount, "
-                "price, status, client_order_id, exchange_order_id, filled, average_price, fee, "
-                "fee_currency, mode, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'market', ?, ?, "
-                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (client_order_id) DO UPDATE SET "
-                "queue_id = excluded.queue_id, status = excluded.status, "
-                "exchange_order_id = excluded.exchange_order_id, filled = excluded.filled, "
-                "average_price = excluded.average_price, fee = excluded.fee, "
-                "fee_currency = excluded.fee_currency, updated_at = excluded.updated_at "
-                "RETURNING id",
-                [
-                    row.id,
-                    row.bot_id,
-                    row.exchange,
-                    row.symbol,
-                    result.side.value,
-                    result.amount,
-                    result.average_price,
-                    result.status,
-                    result.client_order_id,
-                    result.exchange_order_id,
-                    result.filled,
-                    result.average_price,
-                    result.fee,
-                    result.fee_currency,
-                    mode,
-                    now,
-                    now,
-                ],
-            ).fetchone()[0]
-            for fill in result.fills:
+            order_id, applied = self._upsert_order(conn, row, result, mode, now)
+            delta = fill_delta(result, *applied)
+            for fill in result.fills or self._synthetic_fill(row, result, delta):
                 conn.execute(
                     "INSERT INTO fills (order_id, bot_id, exchange, symbol, side, amount, price, "
                     "fee, fee_currency, trade_key, filled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -218,73 +245,268 @@ class ExecutionTables:
                         now,
                     ],
                 )
-            effect = self._apply_to_position(conn, row, result, int(order_id), now)
-            conn.execute(
-                "UPDATE trade_queue SET status = 'FILLED', order_id = ?, pending_key = NULL, "
-                "reason = ?, updated_at = ? WHERE id = ? AND status IN ('EXECUTING', 'PENDING')",
-                [result.exchange_order_id, effect["reason"], now, row.id],
+            effect: dict[str, Any] = {"reason": "nothing new filled", "position_id": None}
+            if delta is not None:
+                effect = self._apply_to_position(conn, row, result, delta, order_id, now)
+                conn.execute(
+                    "UPDATE orders SET applied_filled = ?, applied_cost = ?, applied_fee = ? "
+                    "WHERE id = ?",
+                    [
+                        result.filled,
+                        applied[1] + delta.cost,
+                        applied[2] + delta.fee,
+                        order_id,
+                    ],
+                )
+            terminal = result.status in TERMINAL_ORDER_STATUSES
+            if not terminal:
+                reason = (
+                    f"order {result.exchange_order_id} {result.status} at the venue, "
+                    f"{result.filled:g} of {result.amount:g} filled; followed until it ends"
+                )
+                conn.execute(
+                    "UPDATE trade_queue SET run_id = 'ambiguous', order_id = ?, reason = ?, "
+                    "updated_at = ? WHERE id = ? AND status = 'EXECUTING'",
+                    [result.exchange_order_id, reason, now, row.id],
+                )
+                return {"order_id": order_id, "terminal": False, **effect, "reason": reason}
+            filled_any = result.filled > 0
+            if result.filled < result.amount and filled_any:
+                effect["reason"] += (
+                    f" ({result.filled:g} of {result.amount:g} filled, order {result.status})"
+                )
+            status = "FILLED" if filled_any else "FAILED"
+            reason = (
+                effect["reason"]
+                if filled_any
+                else (f"order {result.exchange_order_id} ended {result.status} with nothing filled")
             )
-            if row.signal_id is not None:
+            conn.execute(
+                "UPDATE trade_queue SET status = ?, order_id = ?, pending_key = NULL, "
+                "reason = ?, updated_at = ? WHERE id = ? AND status IN ('EXECUTING', 'PENDING')",
+                [status, result.exchange_order_id, reason, now, row.id],
+            )
+            if row.signal_id is not None and filled_any:
                 conn.execute(
                     "UPDATE signals SET status = 'EXECUTED', updated_at = ? WHERE id = ?",
                     [now, row.signal_id],
                 )
-            return {"order_id": int(order_id), **effect}
+            rest = None
+            if row.is_close and effect.get("remaining"):
+                rest = self._queue_close_rest(conn, row, effect["remaining"], now)
+            return {
+                "order_id": order_id,
+                "terminal": True,
+                **effect,
+                "reason": reason,
+                "rest_queue_id": rest,
+            }
 
         return self.run(work)
 
     @staticmethod
+    def _upsert_order(
+        conn: Any, row: QueueRow, result: OrderResult, mode: str, now: datetime
+    ) -> tuple[int, tuple[float, float, float]]:
+        found = conn.execute(
+            "INSERT INTO orders (queue_id, bot_id, exchange, symbol, side, order_type, amount, "
+            "price, status, client_order_id, exchange_order_id, filled, average_price, fee, "
+            "fee_currency, mode, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'market', ?, ?, "
+            "?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (client_order_id) DO UPDATE SET "
+            "queue_id = excluded.queue_id, status = excluded.status, "
+            "exchange_order_id = excluded.exchange_order_id, filled = excluded.filled, "
+            "average_price = excluded.average_price, fee = excluded.fee, "
+            "fee_currency = excluded.fee_currency, updated_at = excluded.updated_at "
+            "RETURNING id, coalesce(applied_filled, 0), coalesce(applied_cost, 0), "
+            "coalesce(applied_fee, 0)",
+            [
+                row.id,
+                row.bot_id,
+                row.exchange,
+                row.symbol,
+                result.side.value,
+                result.amount,
+                result.average_price,
+                result.status,
+                result.client_order_id,
+                result.exchange_order_id,
+                result.filled,
+                result.average_price,
+                result.fee,
+                result.fee_currency,
+                mode,
+                now,
+                now,
+            ],
+        ).fetchone()
+        return int(found[0]), (float(found[1]), float(found[2]), float(found[3]))
+
+    @staticmethod
+    def _synthetic_fill(
+        row: QueueRow, result: OrderResult, delta: FillDelta | None
+    ) -> tuple[Fill, ...]:
+        """One fill per new part when the venue reported no trades (keyed by cumulative fill)."""
+        if delta is None:
+            return ()
+        key = f"{row.exchange}-{result.exchange_order_id}-{result.filled:.12g}"
+        return (Fill(delta.amount, delta.price, delta.fee, key),)
+
+    @staticmethod
+    def _queue_close_rest(conn: Any, row: QueueRow, remaining: float, now: datetime) -> int | None:
+        cid = follow_up_client_order_id(row.client_order_id, f"rest-{remaining:.12g}")
+        found = conn.execute(
+            "INSERT INTO trade_queue (bot_id, exchange, symbol, direction, entry_price, "
+            "position_size, status, attempts, client_order_id, reason, pending_key, priority, "
+            "created_at, updated_at, expires_at) VALUES (?, ?, ?, 'CLOSE', ?, ?, 'PENDING', 0, ?, "
+            "?, ?, 0, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+            [
+                row.bot_id,
+                row.exchange,
+                row.symbol,
+                row.entry_price,
+                remaining,
+                cid,
+                f"rest of CLOSE #{row.id}: {remaining:g} still held",
+                f"{row.bot_id}|{row.symbol}|CLOSE",
+                now,
+                now,
+                row.expires_at if row.expires_at > now else now + (row.expires_at - row.created_at),
+            ],
+        ).fetchone()
+        return None if found is None else int(found[0])
+
+    @staticmethod
     def _apply_to_position(
-        conn: Any, row: QueueRow, result: OrderResult, order_id: int, now: datetime
+        conn: Any,
+        row: QueueRow,
+        result: OrderResult,
+        delta: FillDelta,
+        order_id: int,
+        now: datetime,
     ) -> dict[str, Any]:
         key = f"{row.bot_id}|{row.symbol}"
-        price = float(result.average_price or 0.0)
+        price = delta.price
+        fee_quote, fee_note = fee_in_quote(delta.fee, result.fee_currency, row.symbol, price)
+        note = f"; {fee_note}" if fee_note else ""
         current = conn.execute(
-            f"SELECT {POSITION_COLUMNS} FROM positions WHERE open_key = ?", [key]
+            f"SELECT {POSITION_COLUMNS}, entry_order_id, coalesce(realized_so_far, 0), "
+            "coalesce(open_fees, fees) "
+            "FROM positions WHERE open_key = ?",
+            [key],
         ).fetchone()
         if row.is_close:
             if current is None:
-                return {"reason": "filled; no open position was left to close", "position_id": None}
-            pos = OpenPosition(*current)
-            fees = pos.fees + result.fee
-            pnl = realized_pnl(pos.direction, pos.amount, pos.entry_price, price, fees)
+                return {
+                    "reason": f"filled; no open position was left to close{note}",
+                    "position_id": None,
+                }
+            # Charged pro rata: the entry fees not yet charged to an earlier part.
+            pos = replace(OpenPosition(*current[:9]), fees=float(current[11]))
+            realized_before = float(current[10])
+            closed = base_received(
+                result.side, delta.amount, delta.fee, result.fee_currency, row.symbol
+            )
+            closed = min(closed, pos.amount)
+            part, entry_fees = closed_part_pnl(pos, closed, price, fee_quote)
+            remaining = pos.amount - closed
+            # Fully filled means the venue sold all that was meant to be sold: what the
+            # position held, or all the venue still had of it (fit to the market's step).
+            if result.status == "FILLED" or remaining <= pos.amount * 1e-9:
+                # What is left is dust below the market's step: the position ends here and
+                # carries all its remaining entry fees.
+                part, _ = closed_part_pnl(replace(pos, amount=closed), closed, price, fee_quote)
+                pnl = realized_before + part
+                conn.execute(
+                    "UPDATE positions SET status = 'CLOSED', open_key = NULL, exit_order_id = ?, "
+                    "exit_price = ?, exit_reason = ?, fees = fees + ?, realized_pnl = ?, "
+                    "realized_so_far = ?, open_fees = 0, unrealized_pnl = 0, mark_price = ?, marked_at = ?, "
+                    "closed_at = ? WHERE id = ?",
+                    [
+                        order_id,
+                        price,
+                        row.reason or "exit",
+                        fee_quote,
+                        pnl,
+                        pnl,
+                        price,
+                        now,
+                        now,
+                        pos.id,
+                    ],
+                )
+                return {
+                    "reason": f"closed position {pos.id}, realized P&L {pnl:+.8g}{note}",
+                    "position_id": pos.id,
+                    "realized_pnl": pnl,
+                }
             conn.execute(
-                "UPDATE positions SET status = 'CLOSED', open_key = NULL, exit_order_id = ?, "
-                "exit_price = ?, exit_reason = ?, fees = ?, realized_pnl = ?, unrealized_pnl = 0, "
-                "mark_price = ?, marked_at = ?, closed_at = ? WHERE id = ?",
-                [order_id, price, row.reason or "exit", fees, pnl, price, now, now, pos.id],
+                "UPDATE positions SET amount = ?, open_fees = ?, fees = fees + ?, "
+                "realized_so_far = ?, mark_price = ?, marked_at = ? WHERE id = ?",
+                [
+                    remaining,
+                    pos.fees - entry_fees,
+                    fee_quote,
+                    realized_before + part,
+                    price,
+                    now,
+                    pos.id,
+                ],
             )
             return {
-                "reason": f"closed position {pos.id}, realized P&L {pnl:+.8g}",
+                "reason": (
+                    f"closed {closed:g} of position {pos.id} (P&L {part:+.8g}), "
+                    f"{remaining:g} still open{note}"
+                ),
                 "position_id": pos.id,
-                "realized_pnl": pnl,
+                "remaining": remaining,
             }
+        held = base_received(result.side, delta.amount, delta.fee, result.fee_currency, row.symbol)
         if current is not None:
-            pos = OpenPosition(*current)
-            return {"reason": f"filled; position {pos.id} was already open", "position_id": pos.id}
+            pos = OpenPosition(*current[:9])
+            if current[9] != order_id:
+                return {
+                    "reason": f"filled; position {pos.id} was already open{note}",
+                    "position_id": pos.id,
+                }
+            amount = pos.amount + held
+            entry = (pos.entry_price * pos.amount + price * held) / amount
+            conn.execute(
+                "UPDATE positions SET amount = ?, entry_price = ?, fees = fees + ?, "
+                "open_fees = coalesce(open_fees, fees) + ? WHERE id = ?",
+                [amount, entry, fee_quote, fee_quote, pos.id],
+            )
+            return {
+                "reason": f"position {pos.id} now holds {amount:g}{note}",
+                "position_id": pos.id,
+            }
         position_id = conn.execute(
             "INSERT INTO positions (bot_id, exchange, symbol, direction, amount, entry_price, "
-            "stop_loss, take_profit, status, open_key, entry_order_id, fees, unrealized_pnl, "
-            "mark_price, marked_at, opened_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'OPEN', ?, ?, ?, 0, ?, ?, ?) "
+            "stop_loss, take_profit, status, open_key, entry_order_id, fees, open_fees, "
+            "unrealized_pnl, mark_price, marked_at, opened_at) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, 'OPEN', ?, ?, ?, ?, 0, ?, ?, ?) "
             "RETURNING id",
             [
                 row.bot_id,
                 row.exchange,
                 row.symbol,
                 row.direction,
-                result.filled,
+                held,
                 price,
                 row.stop_loss,
                 row.take_profit,
                 key,
                 order_id,
-                result.fee,
+                fee_quote,
+                fee_quote,
                 price,
                 now,
                 now,
             ],
         ).fetchone()[0]
-        return {"reason": f"opened position {position_id}", "position_id": int(position_id)}
+        return {
+            "reason": f"opened position {position_id}{note}",
+            "position_id": int(position_id),
+        }
 
     def mark_positions(self, exchange: str, now: datetime) -> int:
         """Mark every open position of an exchange to its market's newest close."""
@@ -365,6 +587,7 @@ class ExecutionTables:
             lambda c: c.execute(
                 "SELECT exchange, count(*) FILTER (WHERE status = 'PENDING'), "
                 "count(*) FILTER (WHERE status = 'EXECUTING'), max(id), "
+                "count(*) FILTER (WHERE status = 'PENDING' AND direction = 'CLOSE'), "
                 "CAST(epoch_ms(max(updated_at)) AS BIGINT) FROM trade_queue "
                 "WHERE (status = 'PENDING' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)) "
                 "OR status = 'EXECUTING' GROUP BY exchange",
@@ -376,7 +599,8 @@ class ExecutionTables:
                 "pending": int(r[1]),
                 "executing": int(r[2]),
                 "max_id": int(r[3]),
-                "stamp": int(r[4]),
+                "closes": int(r[4]),
+                "stamp": int(r[5]),
             }
             for r in rows
         }

@@ -232,6 +232,24 @@ _V1 = (
     "CREATE INDEX exchange_calls_time ON exchange_calls (account, called_at)",
 )
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial ledger", _V1),)
+# Orders on the venue contract (docs/venue-contract.md): a row remembers when and in which
+# mode its order was sent, so recovery never re-sends an order that may be at the venue and asks
+# the venue the row was sent to; an order remembers how much of it the position already holds,
+# so an order followed from NEW to FILLED is applied to the position once, fill by fill.
+_V2 = (
+    "ALTER TABLE trade_queue ADD COLUMN sent_at TIMESTAMPTZ",
+    "ALTER TABLE trade_queue ADD COLUMN send_mode TEXT",
+    "ALTER TABLE orders ADD COLUMN applied_filled DOUBLE PRECISION DEFAULT 0",
+    "ALTER TABLE orders ADD COLUMN applied_cost DOUBLE PRECISION DEFAULT 0",
+    "ALTER TABLE orders ADD COLUMN applied_fee DOUBLE PRECISION DEFAULT 0",
+    "ALTER TABLE positions ADD COLUMN realized_so_far DOUBLE PRECISION DEFAULT 0",
+    # Entry fees not yet charged to a closed part (``fees`` stays every fee paid).
+    "ALTER TABLE positions ADD COLUMN open_fees DOUBLE PRECISION",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial ledger", _V1),
+    Migration(2, "orders sent once, followed to a terminal state", _V2),
+)
 
 LATEST_VERSION = MIGRATIONS[-1].version

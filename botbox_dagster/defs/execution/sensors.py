@@ -1,14 +1,13 @@
 """``trade_queue_sensor``: turns PENDING trade-queue rows into execution runs."""
 
-import time
 from datetime import UTC, datetime
 
 import dagster as dg
 
 from botbox_dagster.defs.execution.jobs import EXCHANGE_TAG
 from botbox_dagster.defs.resources import LedgerResource
-from botbox_dagster.defs.runs import active_run_id
-from botbox_dagster.domain.validation import breaker_is_open
+from botbox_dagster.defs.runs import active_run_id, latest_run_id
+from botbox_dagster.domain.validation import breaker_is_open, pause_active
 
 
 def build_trade_queue_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
@@ -19,9 +18,9 @@ def build_trade_queue_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
         description=(
             "Every 5 s: for each exchange account with due PENDING rows (or EXECUTING rows left "
             "by a dead run), launch one execute_trades_job run tagged botbox/exchange=<account>, "
-            "unless one is already queued or running for it. The run key fingerprints the batch "
-            "(newest row id and last change), so a re-evaluated tick never launches it twice; "
-            "rows that arrive while a run is active are taken by the next run."
+            "unless one is already queued or running for it. The run key names the account's "
+            "newest run, so a re-evaluated tick never launches twice after one run, and rows "
+            "left waiting by a run (paused, failed before claiming) always get the next one."
         ),
     )
     def trade_queue_sensor(
@@ -31,20 +30,27 @@ def build_trade_queue_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
         work = ledger.store().pending_accounts(now)
         requests, waiting = [], []
         store = ledger.store()
+        paused = pause_active(store.get_control("pause_all"), now)
         for account, info in sorted(work.items()):
             breaker = store.update_breaker(account, lambda row: (row, row))
             if breaker_is_open(breaker, now):
                 # Runs would only release the rows again; the hold ends by itself.
                 waiting.append(f"{account} ({info['pending']} pending, circuit open)")
                 continue
+            if paused and not info["closes"] and not info["executing"]:
+                # Entries wait out a pause untouched (they expire by TTL): no run is owed.
+                waiting.append(f"{account} ({info['pending']} entries held by the pause)")
+                continue
             if active_run_id(context.instance, job.name, {EXCHANGE_TAG: account}):
                 waiting.append(f"{account} ({info['pending']} pending, run active)")
                 continue
-            # EXECUTING rows with no live run need a reconciling run even if nothing changed.
-            retry_bucket = int(time.time() // 60) if info["executing"] else 0
+            # No run is active, and due rows wait: a run is owed. Keyed by the newest run so
+            # far, the key is new exactly once per finished run: it can never repeat while
+            # rows wait (a key built from the rows would, when a run leaves them untouched).
+            after = latest_run_id(context.instance, job.name, {EXCHANGE_TAG: account})
             requests.append(
                 dg.RunRequest(
-                    run_key=f"{account}:{info['max_id']}:{info['stamp']}:{retry_bucket}",
+                    run_key=f"{account}:after:{after or 'none'}",
                     run_config={"ops": {"route_execution": {"config": {"account": account}}}},
                     tags={EXCHANGE_TAG: account, "botbox/pending": str(info["pending"])},
                 )

@@ -154,3 +154,92 @@ def test_pending_accounts_fingerprint_the_due_work(store: LedgerStore) -> None:
     second = store.pending_accounts(now)
     assert second["paper"]["pending"] == 2 and second["paper"]["max_id"] == later
     assert second["paper"]["stamp"] > first["paper"]["stamp"]
+
+
+def order(
+    cid: str,
+    side: Side,
+    amount: float,
+    filled: float,
+    price: float,
+    fee: float,
+    ccy: str,
+    status: str,
+) -> OrderResult:
+    """A venue's answer with no trade list (as an order lookup returns it)."""
+    return OrderResult(cid, f"x-{cid}", side, amount, status, filled, price, fee, ccy)
+
+
+def test_a_buy_paying_commission_in_base_holds_what_the_account_holds(store: LedgerStore) -> None:
+    # Buy 1.0 BTC at 100 USDT, 0.1% commission taken in BTC (Binance spot without BNB):
+    # the account holds 0.999 BTC; the fee is 0.001 BTC = 0.1 USDT at the fill price.
+    enqueue(store, "b1")
+    [row] = store.claim_rows("paper", "r", datetime.now(UTC), 1)
+    answer = order(row.client_order_id, Side.BUY, 1.0, 1.0, 100.0, 0.001, "BTC", "FILLED")
+    store.record_fill(row, answer, mode="live", now=datetime.now(UTC))
+    [position] = table(store, "positions")
+    assert position["amount"] == pytest.approx(0.999)
+    assert position["fees"] == pytest.approx(0.1)
+
+
+def test_an_order_followed_from_new_to_filled_is_applied_once_per_part(store: LedgerStore) -> None:
+    row_id = enqueue(store, "b1", size=1.0)
+    [row] = store.claim_rows("paper", "r", datetime.now(UTC), 1)
+    now = datetime.now(UTC)
+    cid = row.client_order_id
+    new = store.record_fill(
+        row, order(cid, Side.BUY, 1.0, 0.0, 0.0, 0.0, "USDT", "NEW"), mode="live", now=now
+    )
+    assert new["terminal"] is False and queue(store)[row_id]["status"] == "EXECUTING"
+    assert table(store, "positions") == []
+    # 0.4 filled at 100, then all 1.0 at an average of 101 (the other 0.6 at 101.6667).
+    part = order(cid, Side.BUY, 1.0, 0.4, 100.0, 0.04, "USDT", "PARTIALLY_FILLED")
+    store.record_fill(row, part, mode="live", now=now)
+    store.record_fill(row, part, mode="live", now=now)  # read twice: applied once
+    [position] = table(store, "positions")
+    assert position["amount"] == pytest.approx(0.4) and position["entry_price"] == pytest.approx(
+        100.0
+    )
+    done = order(cid, Side.BUY, 1.0, 1.0, 101.0, 0.101, "USDT", "FILLED")
+    assert store.record_fill(row, done, mode="live", now=now)["terminal"] is True
+    [position] = table(store, "positions")
+    assert position["amount"] == pytest.approx(1.0)
+    assert position["entry_price"] == pytest.approx(101.0)
+    assert position["fees"] == pytest.approx(0.101)
+    assert queue(store)[row_id]["status"] == "FILLED"
+    assert sum(f["amount"] for f in table(store, "fills")) == pytest.approx(1.0)
+
+
+def test_a_partial_close_leaves_the_rest_open_and_queues_a_close_for_it(store: LedgerStore) -> None:
+    now = datetime.now(UTC)
+    enqueue(store, "b1", size=2.0)
+    [entry_row] = store.claim_rows("paper", "r", now, 1)
+    store.record_fill(
+        entry_row,
+        order(entry_row.client_order_id, Side.BUY, 2.0, 2.0, 100.0, 0.2, "USDT", "FILLED"),
+        mode="live",
+        now=now,
+    )
+    close_id = enqueue(store, "b1", "CLOSE", size=2.0)
+    [close] = store.claim_rows("paper", "r", now, 1)
+    # The market order sold 1.0 at 110 and EXPIRED (not enough liquidity), fee 0.11 USDT.
+    half = order(close.client_order_id, Side.SELL, 2.0, 1.0, 110.0, 0.11, "USDT", "EXPIRED")
+    effect = store.record_fill(close, half, mode="live", now=now)
+    [position] = table(store, "positions")
+    assert position["status"] == "OPEN" and position["amount"] == pytest.approx(1.0)
+    rows = queue(store)
+    assert rows[close_id]["status"] == "FILLED"
+    [rest] = [r for r in rows.values() if r["status"] == "PENDING"]
+    assert rest["direction"] == "CLOSE" and rest["position_size"] == pytest.approx(1.0)
+    assert effect["rest_queue_id"] == rest["id"]
+    [rest_row] = store.claim_rows("paper", "r", now, 1)
+    store.record_fill(
+        rest_row,
+        order(rest_row.client_order_id, Side.SELL, 1.0, 1.0, 90.0, 0.09, "USDT", "FILLED"),
+        mode="live",
+        now=now,
+    )
+    [position] = table(store, "positions")
+    # By hand: (110-100)*1 + (90-100)*1 - 0.2 entry fees - 0.11 - 0.09 exit fees = -0.4
+    assert position["status"] == "CLOSED"
+    assert position["realized_pnl"] == pytest.approx(-0.4)
