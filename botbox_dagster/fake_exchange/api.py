@@ -7,19 +7,30 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from botbox_dagster.fake_exchange.candles import INTERVAL_MS, CandleFeed
 from botbox_dagster.fake_exchange.errors import BinanceError, bad, mandatory
+from botbox_dagster.fake_exchange.faults import Fault
 from botbox_dagster.fake_exchange.markets import exchange_info, fmt
+from botbox_dagster.fake_exchange.orders import Execution
 
 if TYPE_CHECKING:
     from botbox_dagster.fake_exchange.server import FakeExchange
 
 Route = Callable[["FakeExchange", Mapping[str, str]], Any]
 
-SIGNED_PATHS = ("/api/v3/account", "/api/v3/order", "/api/v3/openOrders", "/api/v3/myTrades")
+SIGNED_PATHS = (
+    "/api/v3/account",
+    "/api/v3/order",
+    "/api/v3/openOrders",
+    "/api/v3/allOrders",
+    "/api/v3/myTrades",
+)
+#: Fault kinds that change how an order executes; the MARKET-only ones first.
+MARKET_EXECUTION_FAULTS = ("expired_partial", "new_then_fill")
 DAY_MS = 86_400_000
 
 
@@ -175,7 +186,6 @@ def ticker_price(ex: FakeExchange, params: Mapping[str, str]) -> Any:
 
 def account(ex: FakeExchange, params: Mapping[str, str]) -> Any:
     """``GET /api/v3/account`` (signed)."""
-    ex.book.match_resting()
     body = ex.book.account()
     if params.get("omitZeroBalances") == "true":
         body["balances"] = [
@@ -184,17 +194,37 @@ def account(ex: FakeExchange, params: Mapping[str, str]) -> Any:
     return body
 
 
+def _execution(ex: FakeExchange, params: Mapping[str, str]) -> tuple[Execution, list[Fault]]:
+    """The scripted execution of this order and the faults it would use up."""
+    market = (params.get("type") or "").upper() == "MARKET"
+    kinds = ("partial_fill", *MARKET_EXECUTION_FAULTS) if market else ("partial_fill",)
+    shape = ex.faults.peek("POST", "/api/v3/order", kinds)
+    hide = ex.faults.peek("POST", "/api/v3/order", ("invisible",))
+    used = [f for f in (shape, hide) if f is not None]
+    run = Execution(hidden_ms=int((hide.seconds or 0.0) * 1000) if hide else 0)
+    if shape is not None and shape.kind == "new_then_fill":
+        run = replace(run, delay_ms=int((shape.seconds or 0.0) * 1000))
+    elif shape is not None:
+        run = replace(run, fill_ratio=shape.fill_ratio, expire=shape.kind == "expired_partial")
+    return run, used
+
+
 def new_order(ex: FakeExchange, params: Mapping[str, str]) -> Any:
-    """``POST /api/v3/order`` (signed): MARKET or LIMIT, answered per ``newOrderRespType``."""
-    fault = ex.faults.take("POST", "/api/v3/order", ("partial_fill",))
-    order = ex.book.place(params, fill_ratio=fault.fill_ratio if fault else None)
-    default = "FULL" if order.type in ("MARKET", "LIMIT") else "ACK"
-    return order.to_binance((params.get("newOrderRespType") or default).upper())
+    """``POST /api/v3/order`` (signed): MARKET or LIMIT, answered per ``newOrderRespType``.
+
+    Binance rest-api.md "New order (TRADE)": ``newOrderRespType`` defaults to FULL for
+    MARKET and LIMIT; RESULT and FULL carry status, executedQty and cummulativeQuoteQty,
+    FULL adds the fills with commission and commissionAsset (docs/venue-contract.md §4-5).
+    """
+    run, used = _execution(ex, params)
+    order = ex.book.place(params, run)
+    for fault in used:  # only an accepted order uses a fault up
+        ex.faults.use(fault)
+    return order.to_binance((params.get("newOrderRespType") or "FULL").upper())
 
 
 def get_order(ex: FakeExchange, params: Mapping[str, str]) -> Any:
     """``GET /api/v3/order`` by ``orderId`` or ``origClientOrderId`` (signed)."""
-    ex.book.match_resting()
     return ex.book.find(params).to_binance()
 
 
@@ -208,25 +238,49 @@ def cancel_order(ex: FakeExchange, params: Mapping[str, str]) -> Any:
 
 def open_orders(ex: FakeExchange, params: Mapping[str, str]) -> Any:
     """``GET /api/v3/openOrders`` (signed)."""
-    ex.book.match_resting()
     return [o.to_binance() for o in ex.book.open_orders(params.get("symbol"))]
+
+
+def _limit(params: Mapping[str, str]) -> int:
+    limit = _int(params, "limit") or 500
+    if not 1 <= limit <= 1000:
+        raise bad(-1130, "Data sent for parameter 'limit' is not valid.")
+    return limit
+
+
+def all_orders(ex: FakeExchange, params: Mapping[str, str]) -> Any:
+    """``GET /api/v3/allOrders`` (signed; ``symbol`` required): rest-api.md "All orders"."""
+    orders = ex.book.all_orders(params.get("symbol"))
+    order_id, start = _int(params, "orderId"), _int(params, "startTime")
+    end, limit = _int(params, "endTime"), _limit(params)
+    rows = [
+        o
+        for o in orders
+        if (order_id is None or o.order_id >= order_id)
+        and (start is None or o.time >= start)
+        and (end is None or o.time <= end)
+    ]
+    # "If orderId is set, it will get orders >= that orderId. Otherwise most recent orders."
+    rows = rows[:limit] if order_id is not None or start is not None else rows[-limit:]
+    return [o.to_binance() for o in rows]
 
 
 def my_trades(ex: FakeExchange, params: Mapping[str, str]) -> Any:
     """``GET /api/v3/myTrades`` (signed; ``symbol`` required)."""
-    spec = ex.book.market(params.get("symbol"))
-    ex.book.match_resting()
+    trades = ex.book.visible_trades(params.get("symbol"))
     order_id, start = _int(params, "orderId"), _int(params, "startTime")
-    end, limit = _int(params, "endTime"), _int(params, "limit") or 500
+    end, limit = _int(params, "endTime"), _limit(params)
+    from_id = _int(params, "fromId")
     rows = [
         t
-        for t in ex.book.trades
-        if t["symbol"] == spec.market_id
-        and (order_id is None or t["orderId"] == order_id)
+        for t in trades
+        if (order_id is None or t["orderId"] == order_id)
         and (start is None or t["time"] >= start)
         and (end is None or t["time"] <= end)
+        and (from_id is None or t["id"] >= from_id)
     ]
-    return [{k: v for k, v in t.items() if k != "tradeId"} for t in rows[:limit]]
+    rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
+    return [{k: v for k, v in t.items() if k != "tradeId"} for t in rows]
 
 
 ROUTES: dict[tuple[str, str], Route] = {
@@ -241,6 +295,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/v3/order"): get_order,
     ("DELETE", "/api/v3/order"): cancel_order,
     ("GET", "/api/v3/openOrders"): open_orders,
+    ("GET", "/api/v3/allOrders"): all_orders,
     ("GET", "/api/v3/myTrades"): my_trades,
 }
 

@@ -2,12 +2,13 @@
 
 - ``GET /_fake/health``: ``{"ok": true, "base_url": ...}``.
 - ``POST /_fake/faults`` with a ``Fault`` as JSON (``kind``, ``path``, ``method``,
-  ``count``, ``status``, ``seconds``, ``fill_ratio``); ``GET`` lists, ``DELETE`` clears
-  (and ends maintenance).
+  ``count``, ``status``, ``seconds``, ``fill_ratio``, ``code``; kinds in ``faults.py``);
+  ``GET`` lists, ``DELETE`` clears (and ends maintenance).
 - ``POST /_fake/maintenance`` ``{"seconds": 5}``: 503 everything for 5 s.
 - ``GET /_fake/requests?path=/api/v3/klines&method=GET``: recorded requests.
 - ``GET /_fake/stats?window=1&path=...``: max requests / weight in a sliding window.
-- ``GET /_fake/orders?clientOrderId=...``: accepted orders.
+- ``GET /_fake/orders?clientOrderId=...``: every order ever accepted (with that client id),
+  oldest first, invisible ones included (``_visible`` false): count resends here.
 - ``GET /_fake/balances``; ``POST`` ``{"BTC": "1.5"}`` overwrites free balances.
 - ``POST /_fake/price`` ``{"symbol": "ETH/BTC", "price": "0.1"}`` pins a fill price
   (``null`` unpins).
@@ -70,7 +71,7 @@ def _dispatch(ex: FakeExchange, method: str, name: str, query: dict[str, str], b
         }
     if name == "orders":
         cid = query.get("clientOrderId")
-        return [o for o in ex.orders() if cid is None or o["clientOrderId"] == cid]
+        return ex.orders() if cid is None else ex.orders_for_client_id(cid)
     if name == "balances":
         if method == "POST":
             for asset, amount in body.items():

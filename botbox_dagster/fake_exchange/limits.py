@@ -20,6 +20,7 @@ _WEIGHTS: dict[tuple[str, str], int] = {
     ("GET", "/api/v3/order"): 4,
     ("DELETE", "/api/v3/order"): 1,
     ("GET", "/api/v3/myTrades"): 20,
+    ("GET", "/api/v3/allOrders"): 20,
 }
 
 
@@ -32,6 +33,8 @@ def request_weight(method: str, path: str, params: Mapping[str, str]) -> int:
         return 2 if has_symbol else 4
     if path == "/api/v3/openOrders":
         return 6 if has_symbol else 80
+    if path == "/api/v3/myTrades":  # rest-api.md "Account trade list": 5 with orderId
+        return 5 if "orderId" in params else 20
     return _WEIGHTS.get((method, path), 1)
 
 

@@ -11,6 +11,21 @@ from botbox_dagster.fake_exchange.markets import MarketSpec, fmt
 OPEN_STATUSES = ("NEW", "PARTIALLY_FILLED")
 
 
+@dataclass(frozen=True)
+class Execution:
+    """How the next order executes, as scripted by a fault (``None`` fields: normally).
+
+    ``fill_ratio`` with ``expire`` False: ``partial_fill`` (stays PARTIALLY_FILLED); with
+    ``expire`` True: ``expired_partial`` (ends EXPIRED). ``delay_ms``: ``new_then_fill``.
+    ``hidden_ms``: ``invisible``.
+    """
+
+    fill_ratio: float | None = None
+    expire: bool = False
+    delay_ms: int | None = None
+    hidden_ms: int = 0
+
+
 @dataclass
 class Balance:
     """Free and locked amounts of one asset."""
@@ -38,6 +53,15 @@ class Order:
     update_time: int = 0
     fills: list[dict[str, Any]] = field(default_factory=list)
     locked: Decimal = Decimal(0)
+    #: Fake-clock ms before which queries do not show the order (``invisible``).
+    visible_at_ms: int = 0
+    #: Fake-clock ms at which a NEW MARKET order fills (``new_then_fill``).
+    fill_due_ms: int | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """NEW or PARTIALLY_FILLED."""
+        return self.status in OPEN_STATUSES
 
     def to_binance(self, resp_type: str = "QUERY") -> dict[str, Any]:
         """Order body: ``ACK``/``RESULT``/``FULL`` for POST, ``QUERY`` for GET/DELETE."""

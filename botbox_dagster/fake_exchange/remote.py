@@ -57,8 +57,12 @@ class RemoteFakeExchange:
         return self.call("GET", "stats", query=dict(window=window_s, path=path))
 
     def orders(self, client_order_id: str | None = None) -> list[dict[str, Any]]:
-        """Accepted orders (Binance order bodies)."""
+        """Every accepted order (Binance order bodies), invisible ones included."""
         return self.call("GET", "orders", query=dict(clientOrderId=client_order_id))
+
+    def orders_for_client_id(self, client_order_id: str) -> list[dict[str, Any]]:
+        """Every order ever created with this client order id, oldest first."""
+        return self.orders(client_order_id)
 
     def balances(self) -> dict[str, dict[str, str]]:
         """Free and locked balances."""

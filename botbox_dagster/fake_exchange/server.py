@@ -35,7 +35,8 @@ class FakeExchange:
     Args:
         markets: the markets to list; those with a ``csv_path`` get a candle feed.
         balances: starting free balances per asset (strings or numbers).
-        fee_rate: taker and maker fee, charged in the quote asset.
+        fee_rate: taker and maker fee, charged in the asset received: base on a BUY, quote on
+            a SELL (faqs/commission_faq.md; docs/venue-contract.md §4).
         time_shift: how recordings map onto the clock (default: live, looping).
         limits: weight and order-count limits (Binance defaults).
         clock: injectable clock (default: wall time).
@@ -159,6 +160,7 @@ class FakeExchange:
     def balances(self) -> dict[str, dict[str, str]]:
         """Free and locked amounts per asset, as strings."""
         with self.lock:
+            self.book.process_due()
             return {
                 a: {"free": fmt(b.free), "locked": fmt(b.locked)}
                 for a, b in self.book.balances.items()
@@ -175,11 +177,19 @@ class FakeExchange:
         """Answer everything with 503 "System is under maintenance." for ``seconds``."""
         self.faults.add(Fault("maintenance", seconds=seconds))
 
-    def orders(self) -> list[dict[str, Any]]:
-        """Every order ever accepted, as ``GET /api/v3/order`` would show it."""
+    def process_due(self) -> None:
+        """Fill what is due (``new_then_fill``, crossed LIMITs) by the fake clock."""
         with self.lock:
-            # ``_baseCommission`` (not a Binance field): commission paid in the base asset, so a
-            # test can count what the account really holds (docs/venue-contract.md §4).
+            self.book.process_due()
+
+    def orders(self) -> list[dict[str, Any]]:
+        """Every order ever accepted, invisible ones too, as ``GET /api/v3/order`` shows it.
+
+        Extra fields (not Binance's): ``_baseCommission``, the commission paid in the base
+        asset (docs/venue-contract.md §4); ``_visible``, whether the API shows it yet (§3).
+        """
+        with self.lock:
+            self.book.process_due()
             return [
                 {
                     **o.to_binance(),
@@ -193,13 +203,19 @@ class FakeExchange:
                             Decimal(0),
                         )
                     ),
+                    "_visible": self.book.visible(o),
                 }
                 for o in self.book.orders.values()
             ]
 
+    def orders_for_client_id(self, client_order_id: str) -> list[dict[str, Any]]:
+        """Every order ever created with this client order id, oldest first (count resends)."""
+        return [o for o in self.orders() if o["clientOrderId"] == client_order_id]
+
     def order_by_client_id(self, client_order_id: str) -> dict[str, Any] | None:
-        """The accepted order with this client order id, if any."""
+        """The newest accepted order with this client order id (visible or not), if any."""
         with self.lock:
+            self.book.process_due()
             order = self.book.by_client_id.get(client_order_id)
             return order.to_binance() if order else None
 
@@ -242,6 +258,7 @@ class FakeExchange:
         self, method: str, path: str, params: dict[str, str], headers: Mapping[str, str], wait: Any
     ) -> Answer:
         """Run one exchange request through maintenance, limits, faults and its route."""
+        self.process_due()  # fills due by the fake clock happen before anything is answered
         weight = request_weight(method, path, params)
         if self.faults.in_maintenance():
             return Answer(503, MAINTENANCE)
@@ -256,8 +273,8 @@ class FakeExchange:
         fault = self.faults.take(method, path, ("error",))
         if fault is not None:
             return Answer(
-                fault.status,
-                f"<html><body><h1>{fault.status} Server Error</h1></body></html>",
+                fault.http_status,
+                f"<html><body><h1>{fault.http_status} Server Error</h1></body></html>",
                 raw=True,
             )
         hang = self.faults.take(method, path, ("hang",))
@@ -273,6 +290,11 @@ class FakeExchange:
             answer = Answer(200, body)
         except BinanceError as exc:
             answer = Answer(exc.status, {"code": exc.code, "msg": exc.msg})
+        # rest-api.md "HTTP Return Codes": a 5XX means the execution status is UNKNOWN and
+        # "could have been a success"; errors.md -1006/-1001 (docs/venue-contract.md §2).
+        unknown = self.faults.take(method, path, ("unknown_after_accept",))
+        if unknown is not None:
+            answer = Answer(unknown.http_status, unknown.unknown_body())
         if self.faults.take(method, path, ("reset_after_accept",)) is not None:
             answer.reset = True
         return answer

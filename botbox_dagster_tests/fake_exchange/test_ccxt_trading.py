@@ -181,7 +181,9 @@ def test_limit_order_rests_fills_on_cross_and_cancels(
     fx.set_price("ETH/BTC", "0.1")
     resting = client.create_order("ETH/BTC", "limit", "buy", 1.0, 0.09)
     assert resting["status"] == "open"
-    assert client.fetch_balance()["BTC"]["used"] == pytest.approx(0.09 * 1.001)
+    # A BUY locks price * quantity only: its commission comes out of the ETH received
+    # (faqs/commission_faq.md; docs/venue-contract.md §4).
+    assert client.fetch_balance()["BTC"]["used"] == pytest.approx(0.09)
     assert [o["id"] for o in client.fetch_open_orders("ETH/BTC")] == [resting["id"]]
     fx.set_price("ETH/BTC", "0.089")
     assert client.fetch_order(resting["id"], "ETH/BTC")["status"] == "closed"
