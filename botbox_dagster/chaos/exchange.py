@@ -49,13 +49,10 @@ def fake_exchange_process(
         "--fee", "0.001",
     ]  # fmt: skip
     for symbol, path in candle_files.items():
-        # Base balances too: a venue fee taken in the base asset must not starve the closes.
-        args += [
-            "--symbol",
-            f"{symbol}={path.name}",
-            "--balance",
-            f"{symbol.split('/')[0]}=1000000",
-        ]
+        # No base balance: the account holds only what it bought, net of the commission the
+        # venue takes in the asset bought, so a CLOSE sized from the ledger rather than from
+        # the venue's holdings is refused here as it would be on Binance.
+        args += ["--symbol", f"{symbol}={path.name}"]
     proc = subprocess.Popen(args, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

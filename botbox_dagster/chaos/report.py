@@ -7,7 +7,11 @@ The guarantees (each a violation when broken):
 - lost = 0: every queue row ends FILLED, FAILED, EXPIRED or CANCELLED with a reason, every order
   the venue accepted is recorded in the ledger with its filled amount, and every FILLED row has
   its order at the venue;
-- positions match: each bot's open position equals the net of its fills at the venue;
+- positions match: each bot's open position equals the net of its fills at the venue, and the
+  account's holding of each base asset at the venue (less what it started with) equals the sum
+  of the ledger's open positions in it, up to one amount step of dust per closed position;
+- no CLOSE fails for balance: a CLOSE sells what the venue holds (a stop loss that the venue
+  refuses for insufficient balance would be refused again every time);
 - rate: no 429/418 answer, request weight in any 60 s window at most 80% of the venue's limit,
   orders in any 10 s window at most 80% of the order limit, and weight in any 1 s window at most
   the limiter's own bound (burst + one second of refill).
@@ -69,6 +73,9 @@ class ChaosReport:
     unrecorded_orders: int = 0
     filled_without_order: int = 0
     position_mismatches: list[str] = field(default_factory=list)
+    holding_mismatches: list[str] = field(default_factory=list)
+    closes_failed_for_balance: int = 0
+    operator_rows: int = 0
     rate: RateFigures | None = None
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -92,6 +99,9 @@ class ChaosReport:
         if self.filled_without_order:
             out.append(f"{self.filled_without_order} FILLED row(s) with no order at the exchange")
         out += [f"position mismatch: {m}" for m in self.position_mismatches]
+        out += [f"holding mismatch: {m}" for m in self.holding_mismatches]
+        if self.closes_failed_for_balance:
+            out.append(f"{self.closes_failed_for_balance} CLOSE(s) failed for balance")
         r = self.rate
         if r is not None:
             if r.rate_limited:
@@ -119,6 +129,9 @@ class ChaosReport:
             f"duplicates: {self.duplicates} (must be 0)",
             f"lost: {self.lost} (must be 0)",
             f"position mismatches: {len(self.position_mismatches)} (must be 0)",
+            f"ledger vs venue holdings mismatches: {len(self.holding_mismatches)} (must be 0)",
+            f"CLOSEs failed for balance: {self.closes_failed_for_balance} (must be 0)",
+            f"rows left for the operator: {self.operator_rows}",
         ]
         r = self.rate
         if r is not None:
@@ -150,6 +163,7 @@ def collect(
     account: ExchangeAccount,
     *,
     with_rate: bool = True,
+    started_with: dict[str, float] | None = None,
 ) -> ChaosReport:
     """Compare the ledger with the fake's orders and request log."""
     report = ChaosReport(scenario)
@@ -170,6 +184,11 @@ def collect(
             report.not_terminal += 1
         if not q["reason"]:
             report.no_reason += 1
+        reason = (q["reason"] or "").lower()
+        if q["direction"] == "CLOSE" and status == "FAILED" and "insufficient" in reason:
+            report.closes_failed_for_balance += 1
+        if reason.startswith("operator:"):
+            report.operator_rows += 1
 
     venue_orders = remote.orders()
     report.exchange_orders = len(venue_orders)
@@ -222,6 +241,10 @@ def collect(
                 f"exchange fills net {venue_net.get(bot_id, 0.0):g}"
             )
 
+    report.holding_mismatches = _holding_mismatches(
+        store, remote, account, steps, started_with or {}
+    )
+
     if with_rate:
         limits = account_limits(account)
         weight, orders = limits.bucket("weight"), limits.bucket("orders")
@@ -251,3 +274,43 @@ def _lot_steps(base_url: str) -> dict[str, float]:
         for f in s["filters"]
         if f["filterType"] == "LOT_SIZE"
     }
+
+
+def _holding_mismatches(
+    store: LedgerStore,
+    remote: RemoteFakeExchange,
+    account: ExchangeAccount,
+    steps: dict[str, float],
+    started_with: dict[str, float],
+) -> list[str]:
+    """Per base asset: the venue's balance change against the ledger's open positions in it.
+
+    Counted from the venue's balances (free and locked), not from its order records: what the
+    account really holds. Up to one amount step per closed position may remain as dust."""
+    positions = rows(
+        store,
+        "SELECT symbol, status, amount FROM positions WHERE exchange = ?",
+        [account.id],
+    )
+    ledger: dict[str, float] = defaultdict(float)
+    closed: Counter[str] = Counter()
+    step_of: dict[str, float] = {}
+    for p in positions:
+        base = p["symbol"].split("/")[0]
+        step_of[base] = steps.get(p["symbol"].replace("/", ""), 0.0)
+        if p["status"] == "OPEN":
+            ledger[base] += float(p["amount"])
+        else:
+            closed[base] += 1
+    balances = remote.balances()
+    out = []
+    for base in sorted(set(ledger) | set(closed)):
+        held = sum(float(balances.get(base, {}).get(k, 0)) for k in ("free", "locked"))
+        change = held - started_with.get(base, 0.0)
+        dust = closed[base] * step_of.get(base, 0.0)
+        if not (-1e-9 <= change - ledger[base] <= dust + 1e-9):
+            out.append(
+                f"{base}: ledger positions hold {ledger[base]:g}, the venue account "
+                f"{change:+g} since the start (dust allowed {dust:g})"
+            )
+    return out

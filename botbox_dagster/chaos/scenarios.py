@@ -7,6 +7,14 @@
 - ``ambiguous``: the connection resets after the venue accepted orders: lookup, not resend.
 - ``maintenance``: every request fails for a while, then the venue comes back.
 - ``crash``: execution processes SIGKILLed at random points, then recovered.
+- ``unknown``: Binance's "execution status unknown" (HTTP 5xx with -1006, -1001, -1007) after
+  the venue processed the order, some orders invisible to lookups for seconds after: settled
+  from the venue's records, never sent twice (docs/venue-contract.md §2, §3).
+- ``fills``: market orders answered NEW and filled seconds later, and market orders that fill
+  part and end EXPIRED, on entries and on CLOSEs: followed to the end, positions net of the
+  base-asset commission, the rest of a partial CLOSE queued and sold (§4, §5).
+
+Every scenario's account starts with no base asset: it holds only what it bought.
 """
 
 from __future__ import annotations
@@ -14,13 +22,14 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from botbox_dagster.chaos import runs
 from botbox_dagster.chaos.fleet import ACCOUNT
 from botbox_dagster.chaos.queue import open_rows, seed_burst
-from botbox_dagster.chaos.report import ChaosReport
+from botbox_dagster.chaos.report import ORDER_PATH, ChaosReport
 from botbox_dagster.chaos.world import World, chaos_world
 
 
@@ -71,10 +80,13 @@ def run_bursts(w: World, o: Options, per_burst: int) -> ChaosReport:
         seeding.clear()
         for t in threads:
             t.join()
+    # On a busy machine the concurrent loops can reach their deadline with rows still queued:
+    # finish them one run at a time (how long that takes is not the guarantee under test).
+    drained = w.drain(o.deadline_s)
     report = w.report("burst")
     report.notes.append(
         f"{o.minutes} bursts of up to {per_burst} signals, {o.processes} concurrent Dagster "
-        f"execution processes, {next(counter)} runs"
+        f"execution processes, {next(counter)} runs, then {drained} draining run(s)"
     )
     return report
 
@@ -160,12 +172,83 @@ def crash_trials(w: World, trials: int, per_trial: int, *, dagster: bool = False
     return mid_order
 
 
+def unknown(o: Options) -> ChaosReport:
+    """Entries, then their CLOSEs, under processed-then-5xx answers and invisible orders."""
+    # Six unknown outcomes in a row open the breaker (the venue is failing); a short cooldown
+    # lets the half-open probe and the rest go on within the scenario.
+    with chaos_world(bots=o.bots or 12, breaker_open_seconds=3.0, seed=o.seed) as w:
+        return run_unknown(w, o)
+
+
+def run_unknown(w: World, o: Options) -> ChaosReport:
+    """The ``unknown`` scenario on a world (tests look at the venue's records after it)."""
+    remote = w.fake.remote
+    sends = 0
+    for round_ in range(2):  # entries, then the CLOSEs of what they opened
+        sends += len(seed_burst(w.store, w.bots, round_, len(w.bots), w.rng))
+        # Orders placed while "invisible" matches are hidden from every lookup for 3 s; the
+        # first six sends of the round also answer 5xx after being processed.
+        remote.add_fault("invisible", path=ORDER_PATH, method="POST", count=3, seconds=3.0)
+        for code in (-1006, -1001, -1007):
+            remote.add_fault(
+                "unknown_after_accept", path=ORDER_PATH, method="POST", count=2, code=code
+            )
+        w.drain(o.deadline_s)
+        remote.clear_faults()
+    report = w.report("unknown", with_rate=False)
+    unknown_answers = sum(1 for r in remote.requests(ORDER_PATH, "POST") if r.status >= 500)
+    report.notes.append(
+        f"{sends} rows queued in 2 rounds; {unknown_answers} sends answered 5xx after the "
+        "venue processed them"
+    )
+    return report
+
+
+def fills(o: Options) -> ChaosReport:
+    """Entries, then their CLOSEs, answered NEW then filled, or partly filled then EXPIRED."""
+    with chaos_world(bots=o.bots or 12, seed=o.seed) as w:
+        return run_fills(w, o)
+
+
+def run_fills(w: World, o: Options) -> ChaosReport:
+    """The ``fills`` scenario on a world (tests look at the venue's records after it)."""
+    remote = w.fake.remote
+    for round_ in range(2):
+        queued = len(seed_burst(w.store, w.bots, round_, len(w.bots), w.rng))
+        # Half the round's orders are answered NEW and fill 2 s later; the other half fill 40%
+        # and end EXPIRED (a CLOSE's rest is queued and sold by a later run).
+        slow = queued // 2
+        remote.add_fault("new_then_fill", path=ORDER_PATH, method="POST", count=slow, seconds=2)
+        remote.add_fault(
+            "expired_partial", path=ORDER_PATH, method="POST", count=queued - slow, fill_ratio=0.4
+        )
+        w.drain(o.deadline_s)
+        remote.clear_faults()
+    report = w.report("fills", with_rate=False)
+    statuses = Counter(order["status"] for order in remote.orders())
+    rest = w.store.run(
+        lambda c: c.execute(
+            # Seeded rows have ids "bb-ch…"; a rest CLOSE gets a follow-up id derived from its
+            # parent's.
+            "SELECT count(*) FROM trade_queue WHERE direction = 'CLOSE' "
+            "AND client_order_id NOT LIKE 'bb-ch%'"
+        ).fetchone()[0]
+    )
+    report.notes.append(
+        f"venue order statuses: {dict(statuses)}; CLOSE rows queued for a partial CLOSE's "
+        f"rest: {rest}"
+    )
+    return report
+
+
 SCENARIOS: dict[str, Callable[[Options], ChaosReport]] = {
     "burst": burst,
     "errors": errors,
     "ambiguous": ambiguous,
     "maintenance": maintenance,
     "crash": crash,
+    "unknown": unknown,
+    "fills": fills,
 }
 
 

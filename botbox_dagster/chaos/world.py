@@ -35,6 +35,7 @@ class World:
     bots: dict[str, str]  # bot id → symbol
     rng: random.Random
     started: float
+    started_with: dict[str, float]  # the venue account's balances (free + locked) at the start
 
     @property
     def account(self) -> ExchangeAccount:
@@ -76,7 +77,14 @@ class World:
         return made
 
     def report(self, scenario: str, *, with_rate: bool = True) -> ChaosReport:
-        report = collect(scenario, self.store, self.fake.remote, self.account, with_rate=with_rate)
+        report = collect(
+            scenario,
+            self.store,
+            self.fake.remote,
+            self.account,
+            with_rate=with_rate,
+            started_with=self.started_with,
+        )
         report.seconds = time.monotonic() - self.started
         return report
 
@@ -113,4 +121,17 @@ def chaos_world(
             store.load_fleet(parse_fleet(doc, str(root / "fleet.yaml")))
             env = runs.chaos_env(root, breaker_open_seconds=breaker_open_seconds)
             fleet_bots = {b: symbols[i % len(symbols)] for i, b in enumerate(bot_ids(bots))}
-            yield World(root, store, fake, env, fleet_bots, random.Random(seed), time.monotonic())
+            balances = {
+                asset: float(b["free"]) + float(b["locked"])
+                for asset, b in fake.remote.balances().items()
+            }
+            yield World(
+                root,
+                store,
+                fake,
+                env,
+                fleet_bots,
+                random.Random(seed),
+                time.monotonic(),
+                balances,
+            )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -188,6 +189,15 @@ def fee_in_quote(
     return 0.0, f"fee of {fee:.8g} {fee_currency} not in {quote} P&L"
 
 
+def decimal_sum(a: float, b: float) -> float:
+    """``a + b`` added in decimal, from each float's shortest repr.
+
+    Amounts are decimal quantities on the venue's grid: in binary floats 0.4995 − 0.1998 is
+    0.29969999999999997, which rounds down a whole step when sized for the next order (the
+    position would leave one step of dust per partial CLOSE)."""
+    return float(Decimal(repr(float(a))) + Decimal(repr(float(b))))
+
+
 def base_received(
     side: Side, amount: float, fee: float, fee_currency: str | None, symbol: str
 ) -> float:
@@ -198,7 +208,7 @@ def base_received(
     """
     base, _ = base_and_quote(symbol)
     if side is Side.BUY and fee_currency == base:
-        return amount - fee
+        return decimal_sum(amount, -fee)
     return amount
 
 

@@ -51,10 +51,8 @@ def test_error_burst_then_recovery(fx: FakeExchange, client: ccxt.binance) -> No
 def test_hang_makes_ccxt_time_out(fx: FakeExchange, client: ccxt.binance) -> None:
     client.timeout = 300
     fx.add_fault("hang", path="/api/v3/ticker", seconds=None)  # never answers
-    started = time.monotonic()
     with pytest.raises(ccxt.RequestTimeout):
         client.fetch_ticker("ETH/BTC")
-    assert time.monotonic() - started < 1.5
     fx.add_fault("hang", path="/api/v3/time", seconds=0.1)  # slow but within the timeout
     assert client.fetch_time() > 0
     deadline = time.monotonic() + 2

@@ -24,6 +24,7 @@ from botbox_dagster.domain.execution import (
     QueueRow,
     base_received,
     closed_part_pnl,
+    decimal_sum,
     fee_in_quote,
     fill_delta,
     unrealized_pnl,
@@ -408,7 +409,7 @@ class ExecutionTables:
             )
             closed = min(closed, pos.amount)
             part, entry_fees = closed_part_pnl(pos, closed, price, fee_quote)
-            remaining = pos.amount - closed
+            remaining = decimal_sum(pos.amount, -closed)
             # Fully filled means the venue sold all that was meant to be sold: what the
             # position held, or all the venue still had of it (fit to the market's step).
             if result.status == "FILLED" or remaining <= pos.amount * 1e-9:
@@ -468,7 +469,7 @@ class ExecutionTables:
                     "reason": f"filled; position {pos.id} was already open{note}",
                     "position_id": pos.id,
                 }
-            amount = pos.amount + held
+            amount = decimal_sum(pos.amount, held)
             entry = (pos.entry_price * pos.amount + price * held) / amount
             conn.execute(
                 "UPDATE positions SET amount = ?, entry_price = ?, fees = fees + ?, "
