@@ -15,6 +15,7 @@ EXPECTED_CHECKS = {
     "execution_failure_rate",
     "market_data_fresh",
     "no_rate_limit_violations",
+    "orders_settled",
     "queue_depth",
     "rejection_rate",
     "signal_latency",

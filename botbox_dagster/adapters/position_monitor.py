@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from botbox_dagster.adapters.ledger import LedgerStore
-from botbox_dagster.domain.client_order_id import client_order_id
+from botbox_dagster.domain.client_order_id import client_order_id, format_for
 from botbox_dagster.domain.execution import stop_or_target_hit
 
 
@@ -24,12 +24,16 @@ class MonitorReport:
 
 def monitor_positions(store: LedgerStore, exchange: str, now: datetime) -> MonitorReport:
     report = MonitorReport(marked=store.mark_positions(exchange, now))
+    account = store.exchange_accounts().get(exchange)
+    fmt = format_for(account.venue if account is not None else "")
     for position, low, high, bar_time in store.positions_with_latest_bar(exchange):
         hit = stop_or_target_hit(position, low, high)
         if hit is None:
             continue
         reason, price = hit
-        cid = client_order_id(position.bot_id, position.symbol, "CLOSE", bar_time, leg="stop")
+        cid = client_order_id(
+            position.bot_id, position.symbol, "CLOSE", bar_time, leg="stop", fmt=fmt
+        )
         queued = store.enqueue_close(position, exchange, reason, price, cid, now)
         if queued is not None:
             report.closes_queued.append(

@@ -39,6 +39,12 @@ RULES: tuple[Rule, ...] = (
     Rule("circuit_breakers_closed", Severity.CRITICAL, "No exchange's circuit breaker is open."),
     Rule("no_rate_limit_violations", Severity.CRITICAL, "No 429/418 answer from any exchange."),
     Rule("execution_failure_rate", Severity.CRITICAL, "Execution failure rate at most 10%."),
+    Rule(
+        "orders_settled",
+        Severity.CRITICAL,
+        "No order in the last day was left for the operator: every send with an unknown "
+        "outcome was settled from the venue's records.",
+    ),
     Rule("signal_latency", Severity.WARNING, "Signal evaluation latency (p95) at most 10 s."),
     Rule("queue_depth", Severity.WARNING, "At most 100 trades waiting in the queue."),
     Rule("rejection_rate", Severity.WARNING, "At most 80% of last hour's signals rejected."),
@@ -72,6 +78,9 @@ class HealthInputs:
     signals_judged: int = 0
     signals_rejected: int = 0
     stale_markets: tuple[str, ...] = ()
+    # account -> queue rows of the last day whose reason starts "operator:" (sent with an
+    # unknown outcome and never shown by the venue: the account must be checked by hand)
+    operator_rows: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,18 @@ def evaluate(inputs: HealthInputs, limits: Thresholds = Thresholds()) -> list[Co
                     Severity.CRITICAL,
                     f"rate limit violated on {account}",
                     f"{seen} answer(s) 429/418 from {account}: the venue may ban the IP",
+                )
+            )
+    for account, rows in sorted(inputs.operator_rows.items()):
+        if rows:
+            out.append(
+                Condition(
+                    f"operator:{account}",
+                    "orders_settled",
+                    Severity.CRITICAL,
+                    f"{rows} order(s) on {account} need the operator",
+                    f"sent with an unknown outcome and never shown by {account}: check the "
+                    "account's orders and balances (trade_queue reasons starting 'operator:')",
                 )
             )
     failure = _rate(inputs.executions_failed, inputs.executions_finished)

@@ -1,9 +1,11 @@
 """Deterministic client order ids derived from a signal's identity.
 
 The id is a pure function of (bot, symbol, direction, candle time, leg), so a retried,
-replayed or crashed execution computes the same id again. The venue refuses a second order
-with an id it has seen, and an ambiguous send is resolved by looking the id up: together
-these make "at most one order per signal" hold across processes without any shared lock.
+replayed or crashed execution computes the same id again, and an ambiguous send is resolved by
+looking the id up at the venue. The venue does not refuse every reused id (Binance refuses one
+only while its order is open: docs/venue-contract.md §1), so the executor never sends a row's
+id twice; the id is what finds the order afterwards. Each signal gets its venue's format
+(``format_for`` the account's ccxt exchange id), chosen when the signal is sized.
 
 Shape: a readable prefix, then lowercase hex of a SHA-256 over an unambiguous encoding of
 the identity (JSON array, so no separator can be smuggled between fields). Venue rules, as

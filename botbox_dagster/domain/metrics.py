@@ -79,6 +79,7 @@ class FleetMetrics:
     realized_pnl: float
     realized_pnl_day: float
     pause: dict[str, Any] = field(default_factory=dict)
+    operator_rows_day: dict[str, int] = field(default_factory=dict)  # account -> rows
 
     @property
     def active_bots(self) -> int:
@@ -132,6 +133,7 @@ class FleetMetrics:
             signals_judged=self.signals_judged_hour,
             signals_rejected=self.signals_hour.get("REJECTED", 0),
             stale_markets=tuple(self.stale_markets),
+            operator_rows=dict(self.operator_rows_day),
         )
 
 

@@ -85,6 +85,7 @@ class ClaimedBot:
     bot: Bot
     spec: StrategySpec
     config_hash: str
+    venue: str = ""  # the account's ccxt exchange id: its orders use that venue's id format
 
 
 def position_value(capital: float, sizing: Sizing, bot_cap: float | None) -> float:

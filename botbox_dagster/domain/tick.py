@@ -18,6 +18,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from botbox_dagster.domain.client_order_id import format_for
 from botbox_dagster.domain.indicators import Indicator, compute_indicators
 from botbox_dagster.domain.regime import REGIME_INDICATORS, Regime, current_regime
 from botbox_dagster.domain.risk import Correlations, Exposure, RiskContext, RiskLimits, check_risk
@@ -143,6 +144,7 @@ def _signal(c: ClaimedBot, ev: Evaluation, direction: str, pos: OpenPositionRow 
             stop_loss=ev.stop_loss,
             take_profit=ev.take_profit,
             close_amount=pos.amount if pos is not None else None,
+            fmt=format_for(c.venue),
         )
     return Signal(
         bot_id=c.bot.id,

@@ -356,3 +356,63 @@ def test_a_partial_fill_opens_a_position_of_the_filled_amount(
     # What the venue filled, less the commission paid in ETH (0.1% of 0.25), not what was asked.
     assert position["amount"] == pytest.approx(0.24975)
     assert fx.balances()["ETH"]["free"] == "0.24975000"
+
+
+def set_mode(store: LedgerStore, bot_id: str, mode: str) -> None:
+    store.run(lambda c: c.execute("UPDATE bots SET mode = ? WHERE id = ?", [mode, bot_id]))
+
+
+def test_paper_fills_on_a_ccxt_account_never_touch_the_live_breaker(
+    store: LedgerStore, fx: FakeExchange
+) -> None:
+    clock = Clock()
+    live_breaker = fast_breaker(store, "live", clock)
+    for _ in range(4):
+        live_breaker.failure("503 from the venue")
+    set_mode(store, "l1", "paper")
+    row = entry(store, "l1", entry=0.05)
+    assert live(store, clock).run().filled == 1
+    assert queue(store)[row]["status"] == "FILLED" and table(store, "orders")[0]["mode"] == "paper"
+    # The paper fill said nothing about the live venue: its four failures still count.
+    assert live_breaker.state() == cb.BreakerState(cb.BreakerStatus.CLOSED, 4)
+    assert fx.requests(ORDER) == []
+
+
+def test_a_row_sent_live_is_settled_at_the_live_venue_after_the_bot_went_paper(
+    store: LedgerStore, fx: FakeExchange
+) -> None:
+    cid = "bb-sent-live-then-paper"
+    client = make_binance_client(fx.base_url, timeout_ms=1500)
+    client.create_order("ETH/BTC", "market", "buy", 0.5, params={"newClientOrderId": cid})
+    row = entry(store, "l1", cid=cid, status="EXECUTING", run_id="dead-run")
+    mark_sent(store, row, "live")
+    set_mode(store, "l1", "paper")
+    report = live(store).run()
+    q = queue(store)[row]
+    assert report.reconciled == 1 and q["status"] == "FILLED", report.lines
+    # Looked up at the real venue (where it was sent), recorded as a live order; not re-sent.
+    assert fx.requests(ORDER, "GET") and len(posts(fx)) == 1
+    [order] = table(store, "orders")
+    assert order["mode"] == "live" and order["exchange_order_id"] == str(fx.orders()[0]["orderId"])
+    [position] = table(store, "positions")
+    assert position["amount"] == pytest.approx(0.4995)  # net of the ETH commission
+
+
+def test_a_half_open_probe_that_sends_nothing_is_handed_back(
+    store: LedgerStore, fx: FakeExchange
+) -> None:
+    clock = Clock()
+    breaker = fast_breaker(store, "live", clock)
+    for _ in range(5):
+        breaker.failure("503 from the venue")
+    clock.t += 31  # past the hold: the next allowed call is the probe
+    row = entry(store, "l1", size=0.0004)  # below the 0.001 step: refused before any send
+    live(store, clock).run()
+    assert queue(store)[row]["reason"].startswith("invalid order:")
+    assert fx.requests(ORDER) == []
+    # Nothing reached the venue: the probe is free again at once, not after probe_timeout.
+    state = breaker.state()
+    assert state.status is cb.BreakerStatus.HALF_OPEN and state.probe_started_at is None
+    good = entry(store, "l2")
+    assert live(store, clock).run().filled == 1
+    assert queue(store)[good]["status"] == "FILLED" and breaker.state() == cb.BreakerState()

@@ -77,7 +77,7 @@ def test_fleet_status_materializes_with_plottable_metadata_and_checks(tmp_path: 
     assert "| active bots | 25 |" in md["overview"].value
     assert "| paper |" in md["exchanges"].value
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    assert len(checks) == 7 and all(c.passed for c in checks.values())
+    assert len(checks) == 8 and all(c.passed for c in checks.values())
 
 
 def test_checks_fail_with_error_and_warn_severities(tmp_path: Path) -> None:
@@ -187,11 +187,28 @@ def _fresh(store: LedgerStore) -> None:
     store_candles(store, "SOL/USDT", minute(datetime.now(UTC)), timeframes_=("1m",), bars=30)
 
 
+def _operator_row(store: LedgerStore) -> None:
+    add_queue_row(
+        store,
+        "btc-scalper",
+        "FAILED",
+        created=datetime.now(UTC),
+        reason="operator: order bb-1 was sent with an unknown outcome and the venue shows no "
+        "such order 20 s later; not re-sent (it could still exist): check the account",
+    )
+
+
+def _operator_row_a_day_old(store: LedgerStore) -> None:
+    old = datetime.now(UTC) - timedelta(days=1, minutes=1)
+    store.run(lambda c: c.execute("UPDATE trade_queue SET updated_at = ?", [old]))
+
+
 Step = Callable[[LedgerStore], None]
 CONDITIONS: list[tuple[str, Step, Step, str, str]] = [
     ("circuit_open:paper", _open_breaker, _close_breaker, "critical", "circuit breaker OPEN"),
     ("rate_limited:paper", _rate_limited, _no_recent_429, "critical", "rate limit violated"),
     ("execution_failure_rate", _failures, _failures_age, "critical", "failure rate 50%"),
+    ("operator:paper", _operator_row, _operator_row_a_day_old, "critical", "need the operator"),
     ("signal_latency", _slow_signals, _delete_signals, "warning", "latency p95"),
     ("queue_depth", _deep_queue, _drain_queue, "warning", "queue depth 101"),
     ("rejection_rate", _rejections, _delete_signals, "warning", "rejection rate 100%"),

@@ -31,6 +31,7 @@ CASES = [
         "execution_failure_rate",
         Severity.CRITICAL,
     ),
+    (HealthInputs(operator_rows={"binance": 1}), "orders_settled", Severity.CRITICAL),
     (HealthInputs(signal_latency_p95=10.5), "signal_latency", Severity.WARNING),
     (HealthInputs(queue_depth=101), "queue_depth", Severity.WARNING),
     (HealthInputs(signals_judged=10, signals_rejected=9), "rejection_rate", Severity.WARNING),
@@ -61,7 +62,7 @@ def test_every_rule_has_a_case_and_healthy_inputs_raise_nothing() -> None:
         HealthInputs(queue_depth=100),
         HealthInputs(signals_judged=10, signals_rejected=8),
         HealthInputs(signals_judged=5, signals_rejected=5),
-        HealthInputs(rate_limited={"binance": 0}, open_breakers={}),
+        HealthInputs(rate_limited={"binance": 0}, open_breakers={}, operator_rows={"b": 0}),
     ],
 )
 def test_at_the_threshold_nothing_trips(inputs: HealthInputs) -> None:

@@ -136,3 +136,24 @@ def test_decide_orders_closes_first_and_pause_blocks_only_entries() -> None:
         ("CLOSE", SignalStatus.ACCEPTED, None),
         ("LONG", SignalStatus.REJECTED, "fleet paused"),
     ]
+
+
+def test_a_signal_gets_the_client_order_id_format_of_its_accounts_venue() -> None:
+    import pandas as pd
+
+    from botbox_dagster.domain.client_order_id import GATE_FORMAT, OKX_FORMAT, is_valid
+    from botbox_dagster.domain.scoring import Evaluation
+    from botbox_dagster.domain.tick import _signal
+
+    ev = Evaluation("trend", pd.Timestamp(T), None, 0.9, "score", price=250.0)
+    spec = load_preset("trend_following")
+    ids = {
+        venue: _signal(ClaimedBot(_bot(capital=5000.0), spec, "h", venue), ev, "LONG", None)
+        for venue in ("binance", "okx", "gate", "")
+    }
+    cids = {v: s.intent.client_order_id for v, s in ids.items() if s.intent is not None}
+    # OKX allows letters and digits only (32); Gate.io wants a "t-" prefix (30 at most).
+    assert is_valid(cids["okx"], OKX_FORMAT) and "-" not in cids["okx"] and len(cids["okx"]) == 32
+    assert is_valid(cids["gate"], GATE_FORMAT) and cids["gate"].startswith("t-")
+    assert cids["binance"] == cids[""] == client_order_id("b1", "BTC/USDT", "LONG", T)
+    assert len(set(cids.values())) == 3

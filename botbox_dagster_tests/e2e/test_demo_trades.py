@@ -56,20 +56,37 @@ def test_demo_fleet_trades_by_itself(tmp_path: Path) -> None:
         )
         >= 1
     )
-    # No client order id was sent twice: one order per id, one order per FILLED row, one fill each.
-    assert _count(store, "SELECT count(*) - count(DISTINCT client_order_id) FROM orders") == 0
+    # No signal became two orders, counted at the paper venue: its cash per bot moves once per
+    # order it executes, so each flat bot's balance must be its capital plus the realized P&L
+    # of its closed positions (P&L after both fees, recorded per position, not per order). A
+    # second execution of any order would move the cash a second time.
+    flat_bots = store.run(
+        lambda c: c.execute(
+            "SELECT b.id, b.capital, pb.balance, "
+            "(SELECT coalesce(sum(realized_pnl), 0) FROM positions p WHERE p.bot_id = b.id) "
+            "FROM bots b JOIN paper_balances pb ON pb.bot_id = b.id "
+            "WHERE NOT EXISTS (SELECT 1 FROM positions p WHERE p.bot_id = b.id AND p.status = 'OPEN') "
+            "AND NOT EXISTS (SELECT 1 FROM trade_queue q WHERE q.bot_id = b.id "
+            "AND q.status IN ('PENDING', 'EXECUTING'))"
+        ).fetchall()
+    )
+    assert any(pnl != 0 for *_, pnl in flat_bots), flat_bots
+    for bot_id, capital, balance, pnl in flat_bots:
+        assert balance == pytest.approx(capital + pnl, abs=1e-9), bot_id
+    # One queue row per signal, one order per row.
     assert (
         _count(
             store,
-            "SELECT count(*) FROM trade_queue q WHERE q.status = 'FILLED' AND "
-            "(SELECT count(*) FROM orders o WHERE o.client_order_id = q.client_order_id) <> 1",
+            "SELECT count(*) FROM (SELECT signal_id FROM trade_queue WHERE signal_id IS NOT NULL "
+            "GROUP BY signal_id HAVING count(*) > 1)",
         )
         == 0
     )
     assert (
         _count(
             store,
-            "SELECT count(*) FROM orders o WHERE (SELECT count(*) FROM fills f WHERE f.order_id = o.id) <> 1",
+            "SELECT count(*) FROM trade_queue q WHERE q.status = 'FILLED' AND "
+            "(SELECT count(*) FROM orders o WHERE o.queue_id = q.id) <> 1",
         )
         == 0
     )

@@ -129,6 +129,12 @@ class MetricsQueries:
                 realized_pnl=float(pnl[2]),
                 realized_pnl_day=float(pnl[3]),
                 pause=_pause_state(pause, now),
+                operator_rows_day=_counts(
+                    conn,
+                    "SELECT exchange, count(*) FROM trade_queue WHERE updated_at >= ? "
+                    "AND reason LIKE 'operator:%' GROUP BY exchange",
+                    [day],
+                ),
             )
 
         return self.run(work)

@@ -69,10 +69,13 @@ def _spec(conn: Any, strategy_id: str) -> StrategySpec:
 
 
 def _claimed(conn: Any, rows: Iterable[tuple[Any, ...]]) -> list[ClaimedBot]:
+    venues = dict(conn.execute("SELECT account, venue FROM exchange_accounts").fetchall())
     out = []
     for row in rows:
         bot_row = _bot_from_row(row)
-        out.append(ClaimedBot(bot_row.bot, _spec(conn, bot_row.bot.strategy), bot_row.config_hash))
+        bot = bot_row.bot
+        spec = _spec(conn, bot.strategy)
+        out.append(ClaimedBot(bot, spec, bot_row.config_hash, venues.get(bot.exchange, "")))
     return out
 
 
