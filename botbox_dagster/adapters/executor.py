@@ -400,7 +400,9 @@ class Executor:
                 side,
                 float(fitted.amount),
                 row.client_order_id,
-                price_hint=row.entry_price,
+                # A triggered stop or target carries its trigger price; a signal's stored
+                # price is never a fill price (the paper venue uses the market's price now).
+                price_hint=row.trigger_price,
             )
         except BudgetExhaustedError as exc:
             # The limiter refused before any request left: nothing was sent.

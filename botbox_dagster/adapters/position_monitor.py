@@ -1,9 +1,12 @@
 """The position monitor: stop losses and take profits on each candle refresh.
 
-After new bars are stored, every open position is marked to its market's newest close
-(unrealized P&L), and a position whose stop loss or take profit the newest bar touched gets a
-CLOSE row, which execution runs take before any entry. A paper CLOSE fills at the trigger price
-(plus slippage), a live one through a market order. It runs whether or not the fleet is paused.
+After new bars are stored, every open position is marked to the newest close of its market's
+base timeframe (unrealized P&L), and every bar not yet scanned for it (after the bar it was
+filled in, oldest first) is scanned for its stop loss and take profit with the fill model's
+rules (``domain/fills.py``: a bar that opens through the stop exits at the open; when a bar
+touches both, the stop wins). A hit queues a CLOSE carrying its trigger price, which execution
+runs take before any entry: a paper CLOSE fills there (plus slippage), a live one through a
+market order. It runs whether or not the fleet is paused.
 """
 
 from __future__ import annotations
@@ -13,30 +16,39 @@ from datetime import datetime
 
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.domain.client_order_id import client_order_id, format_for
-from botbox_dagster.domain.execution import stop_or_target_hit
+from botbox_dagster.domain.fills import scan_exit
 
 
 @dataclass
 class MonitorReport:
     marked: int = 0
+    bars_scanned: int = 0
     closes_queued: list[str] = field(default_factory=list)
 
 
 def monitor_positions(store: LedgerStore, exchange: str, now: datetime) -> MonitorReport:
+    """Mark the exchange's open positions and queue a CLOSE for each stop or target hit."""
     report = MonitorReport(marked=store.mark_positions(exchange, now))
     account = store.exchange_accounts().get(exchange)
     fmt = format_for(account.venue if account is not None else "")
-    for position, low, high, bar_time in store.positions_with_latest_bar(exchange):
-        hit = stop_or_target_hit(position, low, high)
-        if hit is None:
+    for position, bars in store.bars_to_scan(exchange, now):
+        if not bars:
             continue
-        reason, price = hit
+        hit = scan_exit(position, bars)
+        if hit is None:
+            report.bars_scanned += len(bars)
+            store.set_scanned_to(position.id, bars[-1].open_time)
+            continue
+        report.bars_scanned += sum(1 for b in bars if b.open_time <= hit.bar_time)
         cid = client_order_id(
-            position.bot_id, position.symbol, "CLOSE", bar_time, leg="stop", fmt=fmt
+            position.bot_id, position.symbol, "CLOSE", hit.bar_time, leg="stop", fmt=fmt
         )
-        queued = store.enqueue_close(position, exchange, reason, price, cid, now)
+        queued = store.enqueue_close(position, exchange, hit.reason, hit.price, cid, now)
+        # Scanned up to the bar that hit; the bars after it matter only if the CLOSE fails.
+        store.set_scanned_to(position.id, hit.bar_time)
         if queued is not None:
             report.closes_queued.append(
-                f"{position.bot_id} {position.symbol}: {reason} at {price:.8g}"
+                f"{position.bot_id} {position.symbol}: {hit.reason} at {hit.price:.8g} "
+                f"(bar {hit.bar_time:%Y-%m-%d %H:%M})"
             )
     return report

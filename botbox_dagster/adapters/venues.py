@@ -14,7 +14,11 @@ if TYPE_CHECKING:  # ccxt costs ~2 s to import: only processes that trade live p
 
 
 def paper_venue(store: LedgerStore, account: str, settings: PaperSettings) -> PaperExchange:
-    return PaperExchange(store, account, settings)
+    """The paper simulator for an account, with the account's capabilities (a spot account
+    cannot short on paper either)."""
+    known = store.exchange_accounts().get(account)
+    can_short = known.can_short if known is not None else False
+    return PaperExchange(store, account, settings, can_short=can_short)
 
 
 def live_venue(

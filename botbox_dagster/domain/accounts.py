@@ -4,6 +4,11 @@ An account names a venue (a ccxt exchange id, which fixes the published rate lim
 are executed (``paper`` simulator or ``ccxt`` live) and which market-data source feeds it
 (``replay`` of recorded candles or ``ccxt`` public endpoints). Keys are never configuration: a live
 account names the environment variables that hold them.
+
+An account also declares its market type (``spot`` unless the fleet file says otherwise), which
+fixes what it can trade: a spot account only sells what it holds, so it cannot open a SHORT. A
+paper account has the capability it declares, so paper on a spot account rejects the same
+signals the spot account would.
 """
 
 from __future__ import annotations
@@ -29,6 +34,24 @@ class MarketDataKind(StrEnum):
     CCXT = "ccxt"
 
 
+class MarketType(StrEnum):
+    """The kind of account held at the venue, which decides whether it can sell short.
+
+    ``spot`` holds assets bought outright: a SELL needs the base balance (docs/venue-contract.md
+    §8, insufficient balance), so a SHORT entry cannot execute. ``margin`` borrows the asset to
+    sell and ``futures`` trades contracts; both can open a SHORT.
+    """
+
+    SPOT = "spot"
+    MARGIN = "margin"
+    FUTURES = "futures"
+
+    @property
+    def can_short(self) -> bool:
+        """Whether an entry may sell what the account does not hold."""
+        return self is not MarketType.SPOT
+
+
 @dataclass(frozen=True)
 class ExchangeAccount:
     """One exchange account; its id names the Dagster pool and run tag that limit it."""
@@ -49,6 +72,13 @@ class ExchangeAccount:
     # (another account tier, a test server): BotBox budgets 80% of whatever is declared here.
     weight_per_minute: int | None = None
     orders_per_10s: int | None = None
+    # What the account trades at the venue; spot (the default) cannot open a SHORT.
+    market_type: MarketType = MarketType.SPOT
+
+    @property
+    def can_short(self) -> bool:
+        """Whether SHORT entries are allowed on this account (False for spot, paper or live)."""
+        return self.market_type.can_short
 
     @property
     def pool(self) -> str:
@@ -72,6 +102,7 @@ _KEYS = {
     "max_open_positions",
     "weight_per_minute",
     "orders_per_10s",
+    "market_type",
 }
 
 
@@ -101,6 +132,15 @@ def parse_account(
     market_data = raw.get("market_data", "replay")
     if market_data not in {k.value for k in MarketDataKind}:
         add("market_data", f"must be one of replay, ccxt, got {market_data!r}")
+    market_type = raw.get("market_type", "spot")
+    if not isinstance(market_type, str) or market_type not in {k.value for k in MarketType}:
+        add("market_type", f"must be one of spot, margin, futures, got {market_type!r}")
+    elif execution == "ccxt" and market_type != "spot":
+        # The live adapter places spot orders only: a margin or futures account would pass its
+        # shorts through validation and fail every one at the venue.
+        add(
+            "market_type", f"live (ccxt) execution supports spot accounts only, got {market_type!r}"
+        )
     replay_dir = raw.get("replay_dir")
     if market_data == "replay" and not (isinstance(replay_dir, str) and replay_dir):
         add("replay_dir", "is required when market_data is replay")
@@ -145,6 +185,7 @@ def parse_account(
             max_open_positions=mop,
             weight_per_minute=raw.get("weight_per_minute"),
             orders_per_10s=raw.get("orders_per_10s"),
+            market_type=MarketType(market_type),
         ),
         [],
     )

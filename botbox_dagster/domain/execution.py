@@ -15,7 +15,7 @@ from typing import Any
 QUEUE_COLUMNS = (
     "id, bot_id, signal_id, exchange, symbol, direction, entry_price, stop_loss, take_profit, "
     "position_size, status, attempts, client_order_id, order_id, reason, created_at, "
-    "expires_at, next_attempt_at, run_id, updated_at, sent_at, send_mode"
+    "expires_at, next_attempt_at, run_id, updated_at, sent_at, send_mode, trigger_price"
 )
 
 
@@ -52,6 +52,9 @@ class QueueRow:
     # so the row is settled from the venue's records (in ``send_mode``), never sent blindly again.
     sent_at: datetime | None = None
     send_mode: str | None = None
+    # A stop loss or take profit the position monitor found: the price the exit triggered at
+    # (a simulated venue fills there; a live one sends a market order). None for signals.
+    trigger_price: float | None = None
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> QueueRow:

@@ -18,6 +18,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from botbox_dagster.domain.accounts import MarketType
 from botbox_dagster.domain.client_order_id import format_for
 from botbox_dagster.domain.indicators import Indicator, compute_indicators
 from botbox_dagster.domain.regime import REGIME_INDICATORS, Regime, current_regime
@@ -221,6 +222,8 @@ class LedgerView:
     book: tuple[Exposure, ...]
     open_directions: dict[str, frozenset[str]] = field(default_factory=dict)
     pending_directions: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Each exchange account's market type; an account missing here is treated as spot.
+    account_market_types: dict[str, MarketType] = field(default_factory=dict)
 
 
 def decide(
@@ -253,6 +256,8 @@ def decide(
             paused=view.paused,
             needs_funding=c.spec.needs_funding,
             has_funding=s.direction != NO_DIRECTION,
+            account=s.exchange,
+            market_type=view.account_market_types.get(s.exchange, MarketType.SPOT),
         )
         reason = validate(s.direction, ctx)
         if reason is None and s.intent is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 SECONDS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14_400, "8h": 28_800, "1d": 86_400}
@@ -50,3 +51,15 @@ def freshness_limit(timeframe: str) -> timedelta:
 def candle_age(newest_open_time: datetime, timeframe: str, now: datetime) -> timedelta:
     """Time since the newest stored bar closed."""
     return now - (newest_open_time + delta(timeframe))
+
+
+def base_timeframe_of(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Per market, from its stored (market, timeframe) pairs: the finest known timeframe, the
+    one its bars are fetched in (the others are resampled from it). Stops and marks use it."""
+    out: dict[str, str] = {}
+    for market, timeframe in pairs:
+        if timeframe not in SECONDS:
+            continue
+        if market not in out or SECONDS[timeframe] < SECONDS[out[market]]:
+            out[market] = timeframe
+    return out

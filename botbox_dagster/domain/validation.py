@@ -4,7 +4,8 @@ Rules run in a fixed order (:data:`RULES`) and the first denial is the reason lo
 REJECTED signal, so an operator reads one precise cause per signal. Validation is about the
 signal itself (is it sane to act now?); :mod:`botbox_dagster.domain.risk` is about exposure.
 
-CLOSE signals reduce risk: the regime, pause-all and duplicate-entry rules never block them.
+CLOSE signals reduce risk: the regime, pause-all, duplicate-entry and short-selling rules never
+block them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from botbox_dagster.domain.accounts import MarketType
 from botbox_dagster.domain.bots import BotStatus
 from botbox_dagster.domain.circuit_breaker import DEFAULT_CONFIG, BreakerConfig, BreakerStatus
 from botbox_dagster.domain.regime import Regime
@@ -119,6 +121,18 @@ def fleet_not_paused(direction: str, paused: bool) -> str | None:
     return FLEET_PAUSED if paused and not _is_close(direction) else None
 
 
+def short_allowed(direction: str, account: str, market_type: MarketType | str) -> str | None:
+    """A SHORT entry needs an account that can sell what it does not hold (margin or futures).
+
+    A spot account's SELL needs the base balance (docs/venue-contract.md §8), so the short would
+    only fail at execution; rejecting it here logs the reason on the signal instead. Paper
+    accounts have the market type they declare. LONG entries and CLOSE signals always pass.
+    """
+    if direction != Direction.SHORT or MarketType(market_type).can_short:
+        return None
+    return f"short selling needs a margin or futures account; {account} is {market_type}"
+
+
 def funding_available(needs_funding: bool, has_funding: bool) -> str | None:
     """Strategies that score funding need a funding-rate series for their market."""
     return NO_FUNDING if needs_funding and not has_funding else None
@@ -141,6 +155,9 @@ class ValidationContext:
     needs_funding: bool = False
     has_funding: bool = True
     max_data_age: timedelta | None = None
+    # The bot's exchange account and its market type (spot unless the fleet file says otherwise).
+    account: str = ""
+    market_type: MarketType = MarketType.SPOT
 
 
 Rule = Callable[[str, ValidationContext], str | None]
@@ -149,6 +166,7 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("bot_active", lambda d, c: bot_still_active(c.bot_status)),
     ("fleet_paused", lambda d, c: fleet_not_paused(d, c.paused)),
     ("circuit", lambda d, c: circuit_closed(d, c.breaker_open)),
+    ("short_selling", lambda d, c: short_allowed(d, c.account, c.market_type)),
     ("funding", lambda d, c: funding_available(c.needs_funding, c.has_funding)),
     ("data_age", lambda d, c: data_fresh(c.candle_time, c.timeframe, c.now, c.max_data_age)),
     ("regime", lambda d, c: regime_favourable(d, c.regime, c.allowed_regimes)),

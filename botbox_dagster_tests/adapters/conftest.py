@@ -90,6 +90,12 @@ def flat_bars(end: datetime, closes: list[float], lows=None, highs=None) -> pd.D
     )
 
 
+def set_market(store: LedgerStore, price: float, symbol: str = "BTC/USDT") -> None:
+    """The market trades at ``price`` now: a 1m bar in the current minute closing there."""
+    start = timeframes.floor(datetime.now(UTC), "1m")
+    store.upsert_candles("paper", symbol, "1m", flat_bars(start, [price]), source="test")
+
+
 def make_store(
     tmp_path: Path,
     bots: list[dict[str, Any]],

@@ -12,10 +12,12 @@ import pytest
 from botbox_dagster.adapters.executor import ExecutionSettings, Executor
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.domain import circuit_breaker as cb
+from botbox_dagster.domain import timeframes
 from botbox_dagster.fake_exchange import FakeExchange, LimitConfig, make_binance_client
 from botbox_dagster_tests.adapters.conftest import (
     enqueue,
     fast_breaker,
+    flat_bars,
     live_bot,
     live_exchange,
     make_executor,
@@ -370,7 +372,10 @@ def test_paper_fills_on_a_ccxt_account_never_touch_the_live_breaker(
     for _ in range(4):
         live_breaker.failure("503 from the venue")
     set_mode(store, "l1", "paper")
-    row = entry(store, "l1", entry=0.05)
+    # The paper venue fills at the account's stored market price (its newest 1m close).
+    now_bar = timeframes.floor(datetime.now(UTC), "1m")
+    store.upsert_candles("live", "ETH/BTC", "1m", flat_bars(now_bar, [0.05]), source="test")
+    row = entry(store, "l1")
     assert live(store, clock).run().filled == 1
     assert queue(store)[row]["status"] == "FILLED" and table(store, "orders")[0]["mode"] == "paper"
     # The paper fill said nothing about the live venue: its four failures still count.

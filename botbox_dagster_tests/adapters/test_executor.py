@@ -19,6 +19,7 @@ from botbox_dagster_tests.adapters.conftest import (
     make_store,
     paper_bot,
     queue,
+    set_market,
     table,
 )
 
@@ -97,7 +98,10 @@ def test_an_entry_opens_a_position_with_its_stop_and_target(store: LedgerStore) 
 def test_a_close_realizes_pnl_after_both_fees(store: LedgerStore) -> None:
     enqueue(store, "b1", size=2.0, entry=100.0, stop_loss=95.0, take_profit=110.0)
     make_executor(store, run_id="r1").run()
-    close = enqueue(store, "b1", "CLOSE", size=2.0, entry=110.0)
+    # The market moved to 110. The CLOSE row's stored price (the signal's, 120) is not a fill
+    # price: paper fills at the market's price when the order executes.
+    set_market(store, 110.0)
+    close = enqueue(store, "b1", "CLOSE", size=2.0, entry=120.0)
     make_executor(store, run_id="r2").run()
     [position] = table(store, "positions")
     entry, exit_ = 100.0 * 1.0005, 110.0 * 0.9995
@@ -120,7 +124,8 @@ def test_a_close_realizes_pnl_after_both_fees(store: LedgerStore) -> None:
 def test_a_short_opens_with_a_sell_and_closes_with_a_buy(store: LedgerStore) -> None:
     enqueue(store, "b1", "SHORT", size=1.0, entry=100.0)
     make_executor(store, paper=NO_COSTS, run_id="r1").run()
-    enqueue(store, "b1", "CLOSE", size=1.0, entry=90.0)
+    set_market(store, 90.0)
+    enqueue(store, "b1", "CLOSE", size=1.0)
     make_executor(store, paper=NO_COSTS, run_id="r2").run()
     [position] = table(store, "positions")
     assert position["direction"] == "SHORT" and position["realized_pnl"] == pytest.approx(10.0)
@@ -256,3 +261,30 @@ def test_rows_of_a_run_that_still_looks_alive_are_left_until_orphaned(store: Led
     assert report.reconciled == 1
     assert queue(store)[fresh]["status"] == "FILLED"
     assert len(table(store, "orders")) == 1
+
+
+def test_paper_on_a_spot_account_cannot_short(store: LedgerStore) -> None:
+    # The fixture's paper account declares no market_type: spot. Its simulator is spot too.
+    from botbox_dagster.adapters.executor import Executor
+    from botbox_dagster.adapters.venues import paper_venue
+
+    assert not paper_venue(store, "paper", NO_COSTS).can_short
+    row = enqueue(store, "b1", "SHORT", size=1.0)
+    executor = make_executor(store, paper=NO_COSTS)
+    spot = Executor(
+        store,
+        "paper",
+        paper_venue(store, "paper", NO_COSTS),
+        None,
+        executor.breaker("live"),
+        executor.settings,
+        "spot-run",
+        lambda _r: False,
+    )
+    spot.run()
+    q = queue(store)[row]
+    assert (q["status"], q["reason"]) == (
+        "FAILED",
+        "short selling needs a margin or futures account",
+    )
+    assert table(store, "orders") == [] and table(store, "positions") == []

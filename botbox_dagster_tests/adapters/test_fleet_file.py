@@ -8,6 +8,7 @@ import pytest
 
 from botbox_dagster.adapters.fleet_file import load_fleet_file
 from botbox_dagster.demo.run import demo_fleet_file
+from botbox_dagster.domain.accounts import MarketType
 from botbox_dagster.domain.bots import TradingMode
 from botbox_dagster.domain.errors import ConfigErrors
 
@@ -42,6 +43,18 @@ def test_botbox_home_in_replay_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert fleet.exchanges["paper"].replay_dir == str(tmp_path / "home" / "replay")
 
 
+def test_market_type_is_read_from_the_file_and_spot_by_default(tmp_path: Path) -> None:
+    assert load_fleet_file(write(tmp_path, GOOD)).exchanges["paper"].market_type is MarketType.SPOT
+    margin = GOOD.replace("replay_dir: recordings}", "replay_dir: recordings, market_type: margin}")
+    account = load_fleet_file(write(tmp_path, margin)).exchanges["paper"]
+    assert account.market_type is MarketType.MARGIN and account.can_short
+    bad = GOOD.replace("replay_dir: recordings}", "replay_dir: recordings, market_type: perps}")
+    assert errors_of(write(tmp_path, bad, "perps.yaml"))[0] == (
+        "perps.yaml: exchange 'paper': market_type must be one of spot, margin, futures, "
+        "got 'perps'"
+    )
+
+
 def test_yaml_syntax_error_names_the_file(tmp_path: Path) -> None:
     found = errors_of(write(tmp_path, "bots: [ {id: a", "broken.yaml"))
     assert len(found) == 1
@@ -73,6 +86,8 @@ def test_demo_fleet_is_valid_and_paper_only(
     assert len(fleet.bots) >= 20
     assert len(fleet.markets()) >= 5
     assert {b.mode for b in fleet.bots} == {TradingMode.PAPER}
+    # Every template shorts, so the demo's paper account declares margin (spot would reject).
+    assert {a.market_type for a in fleet.exchanges.values()} == {MarketType.MARGIN}
     templates = {str(spec.template) for spec in fleet.strategies.values()}
     assert templates == {
         "scalping",

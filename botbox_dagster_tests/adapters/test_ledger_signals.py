@@ -23,7 +23,13 @@ from botbox_dagster.domain.bots import BotStatus
 from botbox_dagster.domain.circuit_breaker import BreakerState, BreakerStatus
 from botbox_dagster.domain.client_order_id import client_order_id
 from botbox_dagster.domain.signals import PRIORITY_CLOSE, PRIORITY_OPEN
-from botbox_dagster_tests.signal_helpers import TICK, bot, make_ledger, open_position
+from botbox_dagster_tests.signal_helpers import (
+    ALWAYS_LONG,
+    TICK,
+    bot,
+    make_ledger,
+    open_position,
+)
 
 NOW = TICK + timedelta(seconds=20)
 
@@ -199,6 +205,47 @@ def test_open_circuit_rejects_and_closed_circuit_passes(tmp_path: Path) -> None:
     report = check_bot(store, "b1", now=NOW, dry_run=True)
     assert report.verdict is not None
     assert report.verdict.reason is None  # hold over: signals flow again
+
+
+# RSI is always above 2, so this strategy always scores -1: a SHORT on every check.
+ALWAYS_SHORT = {
+    **ALWAYS_LONG,
+    "factors": {"rsi": {"weight": 1.0, "params": {"length": 14, "oversold": 1, "overbought": 2}}},
+    "entry": {"long_above": None, "short_below": -0.5},
+}
+
+
+def test_shorts_on_a_spot_paper_account_are_rejected_and_on_margin_queued(
+    tmp_path: Path,
+) -> None:
+    bots = [bot("s1", strategy="always-short"), bot("l1")]
+    store = make_ledger(tmp_path / "l.duckdb", bots, strategies={"always-short": ALWAYS_SHORT})
+    [report] = _tick(store)
+    verdicts = {
+        v.signal.bot_id: (v.signal.direction, v.status.value, v.reason) for v in report.verdicts
+    }
+    assert verdicts == {
+        "s1": (
+            "SHORT",
+            "REJECTED",
+            "short selling needs a margin or futures account; paper is spot",
+        ),
+        "l1": ("LONG", "ACCEPTED", None),
+    }
+    assert [r["bot_id"] for r in store.queue_rows()] == ["l1"]
+    [logged] = [s for s in store.recent_signals() if s["bot_id"] == "s1"]
+    assert logged["status"] == "REJECTED"
+    assert logged["reason"] == "short selling needs a margin or futures account; paper is spot"
+    # The same account declared margin: the short goes through validation and risk.
+    store.run(
+        lambda c: c.execute(
+            "UPDATE exchange_accounts SET config = json_merge_patch(config, ?)",
+            [json.dumps({"market_type": "margin"})],
+        )
+    )
+    report = check_bot(store, "s1", now=NOW, dry_run=True)
+    assert report.verdict is not None
+    assert (report.verdict.signal.direction, report.verdict.reason) == ("SHORT", None)
 
 
 def test_bot_paused_during_evaluation_is_not_queued(tmp_path: Path) -> None:

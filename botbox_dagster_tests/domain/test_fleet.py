@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from botbox_dagster.domain.accounts import MarketType
 from botbox_dagster.domain.errors import ConfigErrors
 from botbox_dagster.domain.fleet import config_hash, parse_fleet
 
@@ -99,6 +100,47 @@ def test_live_bot_needs_a_live_exchange() -> None:
     doc["bots"][0]["mode"] = "live"
     assert messages(doc) == [
         "fleet.yaml: bot 'a': mode is live but exchange 'paper' executes on paper"
+    ]
+
+
+def test_accounts_are_spot_unless_they_declare_a_market_type() -> None:
+    parsed = parse_fleet(fleet(), "fleet.yaml")
+    assert parsed.exchanges["paper"].market_type is MarketType.SPOT
+    assert parsed.exchanges["paper"].can_short is False
+    assert parsed.exchanges["live"].can_short is False
+    doc = fleet()
+    doc["exchanges"]["paper"]["market_type"] = "margin"
+    parsed = parse_fleet(doc, "fleet.yaml")
+    assert parsed.exchanges["paper"].market_type is MarketType.MARGIN
+    assert parsed.exchanges["paper"].can_short is True
+    doc["exchanges"]["paper"]["market_type"] = "futures"
+    assert parse_fleet(doc, "fleet.yaml").exchanges["paper"].can_short is True
+
+
+def test_a_live_account_is_spot_only() -> None:
+    # Live orders are spot orders: a margin or futures ccxt account would let shorts through
+    # validation that every venue call then refuses.
+    doc = fleet()
+    doc["exchanges"]["live"]["market_type"] = "futures"
+    assert messages(doc)[0] == (
+        "fleet.yaml: exchange 'live': market_type live (ccxt) execution supports spot accounts "
+        "only, got 'futures'"
+    )
+
+
+@pytest.mark.parametrize("value", ["perp", "SPOT", 1, ["margin"], None])
+def test_unknown_market_type_names_the_file_account_and_field(value: Any) -> None:
+    doc = fleet()
+    doc["exchanges"]["paper"]["market_type"] = value
+    found = messages(doc)
+    assert found[0] == (
+        f"fleet.yaml: exchange 'paper': market_type must be one of spot, margin, futures, "
+        f"got {value!r}"
+    )
+    # The account is refused whole, so its bots' references fail too; nothing is half-accepted.
+    assert found[1:] == [
+        "fleet.yaml: bot 'a': exchange names unknown exchange 'paper' (known: live)",
+        "fleet.yaml: bot 'b': exchange names unknown exchange 'paper' (known: live)",
     ]
 
 

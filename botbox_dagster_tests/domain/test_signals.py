@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from botbox_dagster.domain.accounts import MarketType
 from botbox_dagster.domain.bots import Bot
 from botbox_dagster.domain.client_order_id import client_order_id
 from botbox_dagster.domain.presets import load_preset
@@ -136,6 +137,24 @@ def test_decide_orders_closes_first_and_pause_blocks_only_entries() -> None:
         ("CLOSE", SignalStatus.ACCEPTED, None),
         ("LONG", SignalStatus.REJECTED, "fleet paused"),
     ]
+
+
+def test_decide_rejects_shorts_on_a_spot_account_only() -> None:
+    signals = [_signal("b1", "SHORT"), _signal("b2", "LONG"), _signal("b3", "CLOSE")]
+    bots = {s.bot_id: _claimed(s.bot_id) for s in signals}
+    spot = decide(signals, bots, _view(), {}, RiskLimits(), T)  # an unlisted account is spot
+    assert [(v.signal.direction, v.status, v.reason) for v in spot] == [
+        ("CLOSE", SignalStatus.ACCEPTED, None),
+        (
+            "SHORT",
+            SignalStatus.REJECTED,
+            "short selling needs a margin or futures account; paper is spot",
+        ),
+        ("LONG", SignalStatus.ACCEPTED, None),
+    ]
+    margin = _view(account_market_types={"paper": MarketType.MARGIN})
+    verdicts = decide(signals, bots, margin, {}, RiskLimits(), T)
+    assert [v.status for v in verdicts] == [SignalStatus.ACCEPTED] * 3
 
 
 def test_a_signal_gets_the_client_order_id_format_of_its_accounts_venue() -> None:

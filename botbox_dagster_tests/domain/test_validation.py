@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+from botbox_dagster.domain.accounts import MarketType
 from botbox_dagster.domain.bots import BotStatus
 from botbox_dagster.domain.circuit_breaker import BreakerState, BreakerStatus
 from botbox_dagster.domain.regime import Regime
@@ -19,6 +20,7 @@ from botbox_dagster.domain.validation import (
     no_duplicate_position,
     pause_active,
     regime_favourable,
+    short_allowed,
     validate,
 )
 
@@ -98,6 +100,21 @@ def test_funding_rule() -> None:
     assert funding_available(False, False) is None
 
 
+def test_short_selling_rule_needs_a_margin_or_futures_account() -> None:
+    assert (
+        short_allowed("SHORT", "paper", MarketType.SPOT)
+        == "short selling needs a margin or futures account; paper is spot"
+    )
+    assert short_allowed("SHORT", "live-bn", "spot") == (
+        "short selling needs a margin or futures account; live-bn is spot"
+    )
+    assert short_allowed("SHORT", "paper", MarketType.MARGIN) is None
+    assert short_allowed("SHORT", "paper", MarketType.FUTURES) is None
+    assert short_allowed("LONG", "paper", MarketType.SPOT) is None  # buying needs no borrowing
+    assert short_allowed("CLOSE", "paper", MarketType.SPOT) is None  # exits always
+    assert short_allowed("NONE", "paper", MarketType.SPOT) is None
+
+
 def _ctx(**kw: object) -> ValidationContext:
     base: dict[str, object] = dict(
         now=NOW,
@@ -120,3 +137,19 @@ def test_validate_passes_a_clean_signal_and_reports_the_first_denial() -> None:
     assert validate("LONG", _ctx(paused=True, breaker_open=True)) == FLEET_PAUSED
     assert validate("CLOSE", _ctx(paused=True, regime=Regime.VOLATILE)) is None
     assert validate("CLOSE", _ctx(breaker_open=True)) == CIRCUIT_OPEN
+
+
+def test_validate_rejects_a_short_on_spot_after_the_fleet_wide_rules() -> None:
+    spot = _ctx(account="paper")  # market type spot: the default
+    assert validate("SHORT", spot) == (
+        "short selling needs a margin or futures account; paper is spot"
+    )
+    assert validate("LONG", spot) is None
+    assert validate("CLOSE", spot) is None
+    assert validate("SHORT", _ctx(account="paper", market_type=MarketType.MARGIN)) is None
+    # Pause and an open circuit are reported first; the market type before regime and duplicates.
+    assert validate("SHORT", _ctx(account="paper", paused=True)) == FLEET_PAUSED
+    assert validate("SHORT", _ctx(account="paper", breaker_open=True)) == CIRCUIT_OPEN
+    assert validate(
+        "SHORT", _ctx(account="paper", regime=None, pending_directions=frozenset({"SHORT"}))
+    ) == ("short selling needs a margin or futures account; paper is spot")

@@ -1,8 +1,11 @@
 """The paper exchange: simulated fills recorded in the ledger, no network.
 
-Market orders fill at the next price (the newest closed bar's close, or the trigger price the
-position monitor passes for a stop loss or take profit) moved against the trader by the
-configured slippage, and pay the configured fee. Each bot has its own quote-currency balance in
+Orders fill by the fill model (``domain/fills.py``), the one backtests use: a market order at
+the market's price when it executes (the newest close of the market's base timeframe, refused
+as "no price yet" when that bar is older than the market's freshness limit, never the
+price stored on the queue row), or at the trigger price the position monitor found for a stop
+loss or take profit; moved against the trader by half the spread and the slippage, and paying
+the fee. Each bot has its own quote-currency balance in
 ``paper_balances``, starting at its capital (or the run's configured starting balance). The
 venue's record of an order is its row in ``orders``, so looking an order up by client order id
 after a crash gives the same answer a real venue would.
@@ -11,13 +14,15 @@ after a crash gives the same answer a real venue would.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.domain import exchange_errors as ee
+from botbox_dagster.domain import timeframes
 from botbox_dagster.domain.execution import Fill, OrderResult, Side
+from botbox_dagster.domain.fills import FillModel, fresh_reference
 from botbox_dagster.domain.precision import MarketPrecision
 
 PAPER_PRECISION = MarketPrecision(amount_step=Decimal("1e-8"), price_tick=Decimal("1e-10"))
@@ -27,7 +32,18 @@ PAPER_PRECISION = MarketPrecision(amount_step=Decimal("1e-8"), price_tick=Decima
 class PaperSettings:
     fee_bps: float = 10.0
     slippage_bps: float = 5.0
+    spread_bps: float = 0.0  # the full bid-ask spread; a market order pays half of it
     starting_balance: float | None = None  # None: each bot starts with its capital
+    # How long ago the newest bar may have closed for its close to be the market's price. None:
+    # the market's freshness limit (2 min for a 1m base, one bar + 2 min otherwise), the age
+    # beyond which the signal tick also rejects its data as stale.
+    max_price_age_seconds: float | None = None
+
+    @property
+    def model(self) -> FillModel:
+        return FillModel(
+            spread_bps=self.spread_bps, slippage_bps=self.slippage_bps, fee_bps=self.fee_bps
+        )
 
 
 def quote_of(symbol: str) -> str:
@@ -38,27 +54,37 @@ class PaperExchange:
     """Simulated venue for one exchange account."""
 
     mode = "paper"
-    can_short = True  # the simulator keeps cash per bot; a short is a sale credited to it
 
-    def __init__(self, store: LedgerStore, account: str, settings: PaperSettings) -> None:
+    def __init__(
+        self, store: LedgerStore, account: str, settings: PaperSettings, *, can_short: bool = True
+    ) -> None:
         self.store = store
         self.account = account
         self.settings = settings
+        # Paper on a spot account behaves like that account: no short entries. On a margin or
+        # futures account the simulator keeps cash per bot and a short is a sale credited to it.
+        self.can_short = can_short
 
     def precision(self, symbol: str) -> MarketPrecision:
         return PAPER_PRECISION
 
     def reference_price(self, symbol: str) -> float:
-        row = self.store.run(
-            lambda c: c.execute(
-                "SELECT close FROM candles WHERE exchange = ? AND symbol = ? AND timeframe = '1m' "
-                "ORDER BY open_time DESC LIMIT 1",
-                [self.account, symbol],
-            ).fetchone()
-        )
-        if row is None:
+        """The market's price now: the newest close of its base timeframe, if fresh."""
+        newest = self.store.newest_bar(self.account, symbol)
+        if newest is None:
             raise ee.TransientExchangeError(f"no price yet for {symbol}", exchange=self.account)
-        return float(row[0])
+        tf, bar = newest
+        limit = self.settings.max_price_age_seconds
+        max_age = timeframes.freshness_limit(tf) if limit is None else timedelta(seconds=limit)
+        price = fresh_reference(bar, timeframes.seconds(tf), datetime.now(UTC), max_age)
+        if price is None:
+            raise ee.TransientExchangeError(
+                f"no price yet for {symbol}: its newest {tf} bar (opened "
+                f"{bar.open_time:%Y-%m-%d %H:%M} UTC) closed more than "
+                f"{max_age.total_seconds():g} s ago",
+                exchange=self.account,
+            )
+        return price
 
     def _result(self, row: tuple[Any, ...]) -> OrderResult:
         cid, oid, side, amount, status, filled, avg, fee, fee_ccy = row
@@ -100,11 +126,12 @@ class PaperExchange:
         client_order_id: str,
         price_hint: float | None = None,
     ) -> OrderResult:
+        # A stop or target fills where it triggered; anything else at the market's price now.
         price = price_hint if price_hint is not None else self.reference_price(symbol)
-        slip = self.settings.slippage_bps / 10_000
-        fill_price = price * (1 + slip) if side is Side.BUY else price * (1 - slip)
+        model = self.settings.model
+        fill_price = model.market_price(side, price)
         notional = fill_price * amount
-        fee = notional * self.settings.fee_bps / 10_000
+        fee = model.fee(notional)
         quote = quote_of(symbol)
         now = datetime.now(UTC)
 

@@ -7,7 +7,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from botbox_dagster.domain.accounts import ExchangeAccount, ExecutionKind, MarketDataKind
+from botbox_dagster.domain.accounts import (
+    ExchangeAccount,
+    ExecutionKind,
+    MarketDataKind,
+    MarketType,
+)
 from botbox_dagster.domain.bots import Bot, BotLimits, BotStatus, TradingMode
 from botbox_dagster.domain.fleet import Fleet, config_hash
 
@@ -69,6 +74,8 @@ def _bot_from_row(row: tuple[Any, ...]) -> BotRow:
 def _account_from_row(row: tuple[Any, ...]) -> ExchangeAccount:
     config = json.loads(row[4])
     config["markets"] = tuple(config.get("markets", ()))
+    # Rows written before accounts declared a market type are spot, the fleet file's default.
+    config["market_type"] = MarketType(config.get("market_type", MarketType.SPOT))
     return ExchangeAccount(
         id=row[0],
         venue=row[2],

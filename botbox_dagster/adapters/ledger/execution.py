@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from botbox_dagster.domain import timeframes
 from botbox_dagster.domain.client_order_id import follow_up_client_order_id
 from botbox_dagster.domain.execution import (
     QUEUE_COLUMNS,
@@ -29,6 +30,8 @@ from botbox_dagster.domain.execution import (
     fill_delta,
     unrealized_pnl,
 )
+from botbox_dagster.domain.fills import Bar
+from botbox_dagster.domain.timeframes import base_timeframe_of
 
 POSITION_COLUMNS = (
     "id, bot_id, symbol, direction, amount, entry_price, stop_loss, take_profit, fees"
@@ -509,42 +512,101 @@ class ExecutionTables:
             "position_id": int(position_id),
         }
 
+    def base_timeframes(self, exchange: str) -> dict[str, str]:
+        """Per symbol of an exchange: its base timeframe, the finest one stored for it."""
+        rows = self.run(
+            lambda c: c.execute(
+                "SELECT DISTINCT symbol, timeframe FROM candles WHERE exchange = ?", [exchange]
+            ).fetchall()
+        )
+        return base_timeframe_of(rows)
+
+    def newest_bar(self, exchange: str, symbol: str) -> tuple[str, Bar] | None:
+        """The newest stored bar of a market's base timeframe, with that timeframe."""
+        tf = self.base_timeframes(exchange).get(symbol)
+        if tf is None:
+            return None
+        row = self.run(
+            lambda c: c.execute(
+                "SELECT open_time, open, high, low, close FROM candles WHERE exchange = ? "
+                "AND symbol = ? AND timeframe = ? ORDER BY open_time DESC LIMIT 1",
+                [exchange, symbol, tf],
+            ).fetchone()
+        )
+        return None if row is None else (tf, Bar(*row))
+
     def mark_positions(self, exchange: str, now: datetime) -> int:
-        """Mark every open position of an exchange to its market's newest close."""
+        """Mark every open position of an exchange to the newest close of its market's base
+        timeframe."""
+        base = self.base_timeframes(exchange)
 
         def work(conn: Any) -> int:
+            marked = 0
             rows = conn.execute(
-                "SELECT p.id, p.direction, p.amount, p.entry_price, c.close FROM positions p "
-                "JOIN (SELECT symbol, arg_max(close, open_time) AS close FROM candles "
-                "WHERE exchange = ? AND timeframe = '1m' GROUP BY symbol) c ON c.symbol = p.symbol "
-                "WHERE p.exchange = ? AND p.status = 'OPEN'",
-                [exchange, exchange],
+                "SELECT id, symbol, direction, amount, entry_price FROM positions "
+                "WHERE exchange = ? AND status = 'OPEN'",
+                [exchange],
             ).fetchall()
-            for pid, direction, amount, entry, close in rows:
+            for pid, symbol, direction, amount, entry in rows:
+                if symbol not in base:
+                    continue
+                newest = conn.execute(
+                    "SELECT close FROM candles WHERE exchange = ? AND symbol = ? AND timeframe = ? "
+                    "ORDER BY open_time DESC LIMIT 1",
+                    [exchange, symbol, base[symbol]],
+                ).fetchone()
+                close = float(newest[0])
                 conn.execute(
                     "UPDATE positions SET mark_price = ?, unrealized_pnl = ?, marked_at = ? WHERE id = ?",
                     [close, unrealized_pnl(direction, amount, entry, close), now, pid],
                 )
-            return len(rows)
+                marked += 1
+            return marked
 
         return self.run(work)
 
-    def positions_with_latest_bar(
-        self, exchange: str
-    ) -> list[tuple[OpenPosition, float, float, datetime]]:
-        """Open positions with the low/high of their market's newest closed 1m bar."""
-        rows = self.run(
-            lambda c: c.execute(
-                f"SELECT {', '.join('p.' + col.strip() for col in POSITION_COLUMNS.split(','))}, "
-                "b.low, b.high, b.open_time FROM positions p JOIN (SELECT symbol, "
-                "arg_max(low, open_time) AS low, arg_max(high, open_time) AS high, "
-                "max(open_time) AS open_time FROM candles WHERE exchange = ? AND timeframe = '1m' "
-                "GROUP BY symbol) b ON b.symbol = p.symbol "
-                "WHERE p.exchange = ? AND p.status = 'OPEN' AND b.open_time >= date_trunc('minute', p.opened_at)",
-                [exchange, exchange],
+    def bars_to_scan(self, exchange: str, now: datetime) -> list[tuple[OpenPosition, list[Bar]]]:
+        """Open positions with every closed bar of their market's base timeframe not yet
+        scanned for their stop and target: after the bar the position was filled in (its prices
+        came before the fill) and after the newest bar scanned before, oldest first."""
+        base = self.base_timeframes(exchange)
+
+        def work(conn: Any) -> list[tuple[OpenPosition, list[Bar]]]:
+            columns = ", ".join("p." + col.strip() for col in POSITION_COLUMNS.split(","))
+            positions = conn.execute(
+                f"SELECT {columns}, p.opened_at, p.scanned_to FROM positions p "
+                "WHERE p.exchange = ? AND p.status = 'OPEN' ORDER BY p.id",
+                [exchange],
             ).fetchall()
+            out = []
+            for r in positions:
+                position, opened_at, scanned_to = OpenPosition(*r[:9]), r[9], r[10]
+                tf = base.get(position.symbol)
+                if tf is None:
+                    continue
+                first = timeframes.floor(opened_at, tf) + timeframes.delta(tf)
+                if scanned_to is not None:
+                    first = max(first, scanned_to + timeframes.delta(tf))
+                bars = conn.execute(
+                    "SELECT open_time, open, high, low, close FROM candles WHERE exchange = ? "
+                    "AND symbol = ? AND timeframe = ? AND open_time >= ? AND open_time <= ? "
+                    "ORDER BY open_time",
+                    [exchange, position.symbol, tf, first, now - timeframes.delta(tf)],
+                ).fetchall()
+                out.append((position, [Bar(*b) for b in bars]))
+            return out
+
+        return self.run(work)
+
+    def set_scanned_to(self, position_id: int, open_time: datetime) -> None:
+        """The newest bar scanned for a position's stop and target."""
+        self.run(
+            lambda c: c.execute(
+                "UPDATE positions SET scanned_to = ? WHERE id = ? AND "
+                "(scanned_to IS NULL OR scanned_to < ?)",
+                [open_time, position_id, open_time],
+            )
         )
-        return [(OpenPosition(*r[:9]), float(r[9]), float(r[10]), r[11]) for r in rows]
 
     def enqueue_close(
         self,
@@ -556,19 +618,22 @@ class ExecutionTables:
         now: datetime,
         ttl_seconds: float = 300.0,
     ) -> int | None:
-        """Queue a CLOSE for a position (priority over entries); None if one is already queued."""
+        """Queue a CLOSE for a position (priority over entries) that triggered at ``price``;
+        None if one is already queued."""
         from datetime import timedelta
 
         row = self.run(
             lambda c: c.execute(
                 "INSERT INTO trade_queue (bot_id, exchange, symbol, direction, entry_price, "
-                "position_size, status, attempts, client_order_id, reason, pending_key, priority, "
-                "created_at, updated_at, expires_at) VALUES (?, ?, ?, 'CLOSE', ?, ?, 'PENDING', 0, ?, ?, "
-                "?, 0, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+                "trigger_price, position_size, status, attempts, client_order_id, reason, "
+                "pending_key, priority, created_at, updated_at, expires_at) VALUES (?, ?, ?, "
+                "'CLOSE', ?, ?, ?, 'PENDING', 0, ?, ?, ?, 0, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING RETURNING id",
                 [
                     position.bot_id,
                     exchange,
                     position.symbol,
+                    price,
                     price,
                     position.amount,
                     client_order_id,

@@ -247,9 +247,19 @@ _V2 = (
     "ALTER TABLE positions ADD COLUMN open_fees DOUBLE PRECISION",
 )
 
+# Paper fills like the market (botbox_dagster/domain/fills.py): an exit found by the position
+# monitor carries the price it triggered at (the stop, the target, or the open it gapped
+# through), and a position remembers the newest bar already scanned for its stop and target, so
+# every bar is scanned once, none skipped.
+_V3 = (
+    "ALTER TABLE trade_queue ADD COLUMN trigger_price DOUBLE PRECISION",
+    "ALTER TABLE positions ADD COLUMN scanned_to TIMESTAMPTZ",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial ledger", _V1),
     Migration(2, "orders sent once, followed to a terminal state", _V2),
+    Migration(3, "exits at their trigger price, every bar scanned", _V3),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

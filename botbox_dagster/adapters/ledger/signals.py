@@ -6,10 +6,11 @@
   is retried whole by the connector, and then claims nothing. The returned rows, with their
   strategies read in the same transaction, are the configuration snapshot the tick uses.
 - Recording: :meth:`SignalTables.commit_signals` reads the state the verdict depends on
-  (statuses, pause, breakers, positions, queued rows), lets the caller's ``decide`` judge,
-  and writes signals (``ON CONFLICT (signal_hash) DO NOTHING``) and accepted rows (PENDING,
-  ``pending_key`` set so the database keeps one PENDING row per bot, symbol and direction)
-  in that same transaction, so no other tick can slip a position in between.
+  (statuses, pause, breakers, account limits and market types, positions, queued rows), lets
+  the caller's ``decide`` judge, and writes signals (``ON CONFLICT (signal_hash) DO NOTHING``)
+  and accepted rows (PENDING, ``pending_key`` set so the database keeps one PENDING row per
+  bot, symbol and direction) in that same transaction, so no other tick can slip a position
+  in between.
 
 Rows are inserted set-based from a registered frame (a statement per row costs ~3 ms). The
 unique columns written are never NULL: DuckDB 2.0 drops rows of a multi-row ``INSERT ... ON
@@ -29,6 +30,7 @@ import pandas as pd
 
 from botbox_dagster.adapters.ledger.bots import BOT_COLUMNS, _bot_from_row
 from botbox_dagster.adapters.ledger.controls import PAUSE_ALL
+from botbox_dagster.domain.accounts import MarketType
 from botbox_dagster.domain.bots import CHECK_INTERVALS
 from botbox_dagster.domain.risk import Exposure
 from botbox_dagster.domain.signals import QUEUE_TTL, ClaimedBot, Signal, Verdict, slot_start
@@ -201,12 +203,14 @@ class SignalTables:
             for ex, state in conn.execute("SELECT exchange, state FROM circuit_breakers").fetchall()
             if breaker_is_open(json.loads(state), now)
         )
-        account_max = {
-            account: int(json.loads(config).get("max_open_positions", 50))
-            for account, config in conn.execute(
-                "SELECT account, config FROM exchange_accounts"
-            ).fetchall()
-        }
+        account_max: dict[str, int] = {}
+        market_types: dict[str, MarketType] = {}
+        for account, config in conn.execute(
+            "SELECT account, config FROM exchange_accounts"
+        ).fetchall():
+            settings = json.loads(config)
+            account_max[account] = int(settings.get("max_open_positions", 50))
+            market_types[account] = MarketType(settings.get("market_type", MarketType.SPOT))
         book: list[Exposure] = []
         open_dirs: dict[str, set[str]] = defaultdict(set)
         pending_dirs: dict[str, set[str]] = defaultdict(set)
@@ -238,6 +242,7 @@ class SignalTables:
             book=tuple(book),
             open_directions={k: frozenset(v) for k, v in open_dirs.items()},
             pending_directions={k: frozenset(v) for k, v in pending_dirs.items()},
+            account_market_types=market_types,
         )
 
     def commit_signals(

@@ -12,6 +12,12 @@ class PaperConfig(dg.Config):
     """Fee per fill, in basis points of the notional (10 = 0.1%, Binance's base spot fee)."""
     slippage_bps: float = 5.0
     """Adverse price move applied to every paper fill, in basis points."""
+    spread_bps: float = 0.0
+    """The market's full bid-ask spread in basis points; a market order pays half of it."""
+    max_price_age_seconds: Optional[float] = None  # noqa: UP045 - Dagster config needs Optional
+    """A market order fills at the newest close of the market's base timeframe only if that
+    bar closed at most this long ago, else it waits for fresh data (no stale fills). Empty: the
+    market's freshness limit (2 min for 1m bars, one bar + 2 min for longer ones)."""
     starting_balance: Optional[float] = None  # noqa: UP045 - Dagster config needs Optional
     """Balance of a bot's first paper trade; empty means the bot's configured capital."""
 

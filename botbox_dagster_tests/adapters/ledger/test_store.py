@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,9 @@ import pytest
 
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.adapters.ledger.schema import LATEST_VERSION, MIGRATIONS
+from botbox_dagster.domain.accounts import MarketType
 from botbox_dagster.domain.bots import BotStatus
+from botbox_dagster.domain.errors import ConfigErrors
 from botbox_dagster.domain.fleet import parse_fleet
 
 FLEET: dict[str, Any] = {
@@ -109,6 +112,40 @@ def test_loading_twice_changes_nothing(tmp_path: Path) -> None:
     assert second.unchanged == ["a", "b"]
     assert store.list_bots() == before
     assert store.active_markets() == [("paper", "BTC/USDT"), ("paper", "ETH/USDT")]
+
+
+def test_market_type_survives_the_ledger_round_trip(tmp_path: Path) -> None:
+    store = LedgerStore(tmp_path / "l.duckdb")
+    doc = copy.deepcopy(FLEET)
+    doc["exchanges"]["margin"] = {
+        "venue": "binance",
+        "replay_dir": "/tmp/r",
+        "market_type": "margin",
+    }
+    fleet = parse_fleet(doc, "fleet.yaml")
+    store.load_fleet(fleet)
+    accounts = store.exchange_accounts()
+    assert accounts == fleet.exchanges  # every field, market type included
+    assert accounts["paper"].market_type is MarketType.SPOT and not accounts["paper"].can_short
+    assert accounts["margin"].market_type is MarketType.MARGIN and accounts["margin"].can_short
+    configs = dict(
+        store.run(lambda c: c.execute("SELECT account, config FROM exchange_accounts").fetchall())
+    )
+    assert json.loads(configs["margin"])["market_type"] == "margin"
+    # A row written before accounts had a market type reads back as spot.
+    legacy = {k: v for k, v in json.loads(configs["margin"]).items() if k != "market_type"}
+    store.run(
+        lambda c: c.execute(
+            "UPDATE exchange_accounts SET config = ? WHERE account = 'margin'",
+            [json.dumps(legacy)],
+        )
+    )
+    assert store.exchange_accounts()["margin"].market_type is MarketType.SPOT
+    # A bad market type is refused before anything is written.
+    doc["exchanges"]["margin"]["market_type"] = "perp"
+    with pytest.raises(ConfigErrors):
+        store.load_fleet(parse_fleet(doc, "fleet.yaml"))
+    assert store.exchange_accounts()["margin"].market_type is MarketType.SPOT
 
 
 def test_reload_keeps_a_cli_pause_unless_the_bot_changed(tmp_path: Path) -> None:
