@@ -30,6 +30,7 @@ from botbox_dagster.domain.signals import (
     Signal,
     SignalStatus,
     Verdict,
+    position_value,
     trade_intent,
 )
 from botbox_dagster.domain.strategy import required_indicators
@@ -224,6 +225,20 @@ class LedgerView:
     pending_directions: dict[str, frozenset[str]] = field(default_factory=dict)
     # Each exchange account's market type; an account missing here is treated as spot.
     account_market_types: dict[str, MarketType] = field(default_factory=dict)
+    # Per bot: P&L realized so far (closed positions and closed parts of open ones), in the
+    # quote currency of its market. Entries are sized from capital plus this (its equity).
+    realized_pnl: dict[str, float] = field(default_factory=dict)
+
+
+def sized_from_equity(s: Signal, c: ClaimedBot, equity: float) -> Signal:
+    """An entry signal re-sized from the bot's equity instead of its configured capital: a bot
+    that lost money trades smaller, one that made money larger (within the strategy's and the
+    bot's caps)."""
+    if s.intent is None or s.direction == Direction.CLOSE or s.intent.entry_price <= 0:
+        return s
+    value = position_value(max(equity, 0.0), c.spec.sizing, c.bot.limits.max_position_value)
+    intent = replace(s.intent, position_size=value / s.intent.entry_price)
+    return replace(s, intent=intent)
 
 
 def decide(
@@ -242,6 +257,8 @@ def decide(
     verdicts = []
     for s in ordered:
         c = bots[s.bot_id]
+        equity = c.bot.capital + view.realized_pnl.get(s.bot_id, 0.0)
+        s = sized_from_equity(s, c, equity)
         regime = Regime(s.regime) if s.regime else None
         ctx = ValidationContext(
             now=now,
@@ -262,12 +279,17 @@ def decide(
         reason = validate(s.direction, ctx)
         if reason is None and s.intent is None:
             reason = "no price to size the trade"
+        if reason is None and s.direction != Direction.CLOSE and equity <= 0:
+            reason = (
+                f"no equity left: capital {c.bot.capital:.8g} and realized P&L "
+                f"{equity - c.bot.capital:+.8g}"
+            )
         if reason is None and s.intent is not None:
             risk = RiskContext(
                 bot_id=s.bot_id,
                 exchange=s.exchange,
                 symbol=s.symbol,
-                capital=c.bot.capital,
+                capital=equity,
                 needed=s.intent.value,
                 max_open_per_bot=c.bot.limits.max_open_positions,
                 max_open_per_account=view.account_max_open.get(s.exchange, 50),

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from botbox_dagster.domain.accounts import MarketType
-from botbox_dagster.domain.bots import Bot
+from botbox_dagster.domain.bots import Bot, BotLimits
 from botbox_dagster.domain.client_order_id import client_order_id
 from botbox_dagster.domain.presets import load_preset
 from botbox_dagster.domain.risk import Exposure, RiskLimits
@@ -176,3 +176,30 @@ def test_a_signal_gets_the_client_order_id_format_of_its_accounts_venue() -> Non
     assert is_valid(cids["gate"], GATE_FORMAT) and cids["gate"].startswith("t-")
     assert cids["binance"] == cids[""] == client_order_id("b1", "BTC/USDT", "LONG", T)
     assert len(set(cids.values())) == 3
+
+
+def test_entries_are_sized_from_equity_and_a_bot_without_equity_is_rejected() -> None:
+    # trend_following sizes 10% of the bot's money (cap 2,000). Capital 1,000 in each case:
+    # b1 lost 400 -> equity 600 -> 60 at 100 = 0.6; b2 made 500 -> 1,500 -> 150 = 1.5;
+    # b3 lost 1,000 -> no equity; b4 lost 990 -> equity 10 -> 1 = 0.01, but its 100 of
+    # open exposure leaves nothing available: a risk rejection with its reason.
+    signals = [_signal(f"b{i}", symbol=f"M{i}/USDT") for i in range(1, 5)]
+    bots = {
+        s.bot_id: _claimed(s.bot_id, s.symbol, limits=BotLimits(max_open_positions=2))
+        for s in signals
+    }
+    view = _view(
+        account_max_open={"paper": 10},
+        realized_pnl={"b1": -400.0, "b2": 500.0, "b3": -1000.0, "b4": -990.0},
+        book=(Exposure("b4", "paper", "X/USDT", "LONG", 100.0),),
+    )
+    verdicts = {v.signal.bot_id: v for v in decide(signals, bots, view, {}, RiskLimits(), T)}
+    assert verdicts["b1"].status is SignalStatus.ACCEPTED
+    assert verdicts["b1"].signal.intent is not None
+    assert verdicts["b1"].signal.intent.position_size == pytest.approx(0.6)
+    assert verdicts["b2"].signal.intent is not None
+    assert verdicts["b2"].signal.intent.position_size == pytest.approx(1.5)
+    assert verdicts["b3"].status is SignalStatus.REJECTED
+    assert verdicts["b3"].reason == "no equity left: capital 1000 and realized P&L -1000"
+    assert verdicts["b4"].status is SignalStatus.REJECTED
+    assert verdicts["b4"].reason == "insufficient capital: need 1, available 0"

@@ -211,6 +211,15 @@ class SignalTables:
             settings = json.loads(config)
             account_max[account] = int(settings.get("max_open_positions", 50))
             market_types[account] = MarketType(settings.get("market_type", MarketType.SPOT))
+        realized: dict[str, float] = {}
+        if bot_ids:
+            for bot_id, pnl in conn.execute(
+                "SELECT bot_id, sum(CASE WHEN status = 'CLOSED' THEN coalesce(realized_pnl, 0) "
+                "ELSE coalesce(realized_so_far, 0) END) FROM positions "
+                f"WHERE bot_id IN ({_placeholders(len(bot_ids))}) GROUP BY bot_id",
+                list(bot_ids),
+            ).fetchall():
+                realized[bot_id] = float(pnl or 0.0)
         book: list[Exposure] = []
         open_dirs: dict[str, set[str]] = defaultdict(set)
         pending_dirs: dict[str, set[str]] = defaultdict(set)
@@ -243,6 +252,7 @@ class SignalTables:
             open_directions={k: frozenset(v) for k, v in open_dirs.items()},
             pending_directions={k: frozenset(v) for k, v in pending_dirs.items()},
             account_market_types=market_types,
+            realized_pnl=realized,
         )
 
     def commit_signals(
