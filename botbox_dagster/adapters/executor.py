@@ -36,7 +36,7 @@ from botbox_dagster.domain import exchange_errors as ee
 from botbox_dagster.domain.bots import Bot, BotStatus, TradingMode
 from botbox_dagster.domain.client_order_id import follow_up_client_order_id
 from botbox_dagster.domain.execution import OrderResult, QueueRow, Side, entry_side, exit_side
-from botbox_dagster.domain.precision import fit_order
+from botbox_dagster.domain.precision import fit_order, is_dust
 
 AMBIGUOUS_RUN = "ambiguous"
 
@@ -387,7 +387,17 @@ class Executor:
             return None
         if not fitted.ok:
             breaker.return_probe()
-            self._fail(row, f"invalid order: {fitted.denial}")
+            denial = fitted.denial or ""
+            if row.is_close and position is not None and is_dust(denial):
+                # Nothing can sell it: a CLOSE each bar would fail the same way forever.
+                pnl = self.store.close_as_dust(row, position, reference, denial, self._now())
+                self.report.cancelled["dust"] += 1
+                self.report.lines.append(
+                    f"#{row.id} {row.bot_id} CLOSE: {denial}; position {position.id} closed as "
+                    f"dust (P&L {pnl if pnl is not None else 0:+.8g})"
+                )
+                return None
+            self._fail(row, f"invalid order: {denial}")
             return None
         if not self.store.mark_sent(row, venue.mode, self._now()):
             breaker.return_probe()

@@ -200,6 +200,12 @@ def fit_order(
     return FittedOrder(rounded_amount, rounded_price, denial)
 
 
+def is_dust(denial: str) -> bool:
+    """Whether a ``check_limits`` denial means the amount is too small for the market (below
+    its minimum amount or notional, or under one step): what is left can never be sold."""
+    return "below market minimum" in denial or "rounds down to 0" in denial
+
+
 def is_multiple(value: Decimal, step: Decimal) -> bool:
     """True when ``value`` lies on the grid of ``step`` (for checks and tests)."""
     if not step.is_finite() or step <= 0:

@@ -421,3 +421,28 @@ def test_a_half_open_probe_that_sends_nothing_is_handed_back(
     good = entry(store, "l2")
     assert live(store, clock).run().filled == 1
     assert queue(store)[good]["status"] == "FILLED" and breaker.state() == cb.BreakerState()
+
+
+def test_a_position_below_the_market_minimum_is_closed_as_dust_not_failed_every_bar(
+    store: LedgerStore, fx: FakeExchange
+) -> None:
+    # 0.005 ETH held, ETH/BTC's minimum quantity is 0.01: no order can sell it.
+    fx.set_balance("ETH", "0.005")
+    store.run(
+        lambda c: c.execute(
+            "INSERT INTO positions (bot_id, exchange, symbol, direction, amount, entry_price, "
+            "status, open_key, fees, open_fees, opened_at) VALUES ('l1', 'live', 'ETH/BTC', "
+            "'LONG', 0.005, 0.04, 'OPEN', 'l1|ETH/BTC', 0.000001, 0.000001, now())"
+        )
+    )
+    close = entry(store, "l1", direction="CLOSE", size=0.005)
+    live(store).run()
+    q = queue(store)[close]
+    assert q["status"] == "CANCELLED" and q["reason"].startswith("dust: amount 0.005 below")
+    assert fx.requests(ORDER) == []
+    [position] = table(store, "positions")
+    # Valued at the market (0.05): 0.005 x (0.05 - 0.04) - 0.000001 fees = 0.000049 BTC.
+    assert position["status"] == "CLOSED" and position["exit_reason"].startswith("dust")
+    assert position["realized_pnl"] == pytest.approx(0.000049)
+    # Nothing left open: no CLOSE is queued for it again.
+    assert store.open_position("l1", "ETH/BTC") is None

@@ -171,6 +171,52 @@ class ExecutionTables:
 
         return self.run(work)
 
+    def close_as_dust(
+        self, row: QueueRow, position: OpenPosition, price: float, why: str, now: datetime
+    ) -> float | None:
+        """A CLOSE for less than the market lets anyone sell: the position ends as dust, valued
+        at ``price`` (its P&L counts what it is worth, though no order can sell it), and the row
+        is CANCELLED. Returns the realized P&L, or None when the row had moved on."""
+
+        def work(conn: Any) -> float | None:
+            done = conn.execute(
+                "UPDATE trade_queue SET status = 'CANCELLED', reason = ?, pending_key = NULL, "
+                "updated_at = ? WHERE id = ? AND status IN ('EXECUTING', 'PENDING') RETURNING id",
+                [f"dust: {why}; position {position.id} closed as dust", now, row.id],
+            ).fetchone()
+            if not done:
+                return None
+            before = conn.execute(
+                "SELECT coalesce(realized_so_far, 0), coalesce(open_fees, fees) FROM positions "
+                "WHERE id = ? AND status = 'OPEN'",
+                [position.id],
+            ).fetchone()
+            if before is None:
+                return None
+            pnl = (
+                float(before[0])
+                + unrealized_pnl(position.direction, position.amount, position.entry_price, price)
+                - float(before[1])
+            )
+            conn.execute(
+                "UPDATE positions SET status = 'CLOSED', open_key = NULL, exit_price = ?, "
+                "exit_reason = ?, realized_pnl = ?, realized_so_far = ?, open_fees = 0, "
+                "unrealized_pnl = 0, mark_price = ?, marked_at = ?, closed_at = ? WHERE id = ?",
+                [
+                    price,
+                    f"dust ({position.amount:g} left unsold)",
+                    pnl,
+                    pnl,
+                    price,
+                    now,
+                    now,
+                    position.id,
+                ],
+            )
+            return pnl
+
+        return self.run(work)
+
     def open_position(self, bot_id: str, symbol: str) -> OpenPosition | None:
         row = self.run(
             lambda c: c.execute(
