@@ -47,7 +47,9 @@ def regime_favourable(
 def no_duplicate_position(
     direction: str, open_directions: frozenset[str], pending_directions: frozenset[str]
 ) -> str | None:
-    """No second entry while the bot holds or has queued a position in the same direction.
+    """No second entry while the bot holds or has queued a position in the same direction, and
+    no entry beside a position held the other way (a bot holds one position on its market: the
+    opposite signal must close it first; execution would refuse it anyway).
 
     A CLOSE is a duplicate only while another CLOSE for the bot is still pending.
     """
@@ -55,6 +57,9 @@ def no_duplicate_position(
         return "duplicate: CLOSE already pending" if direction in pending_directions else None
     if direction in open_directions:
         return f"duplicate: {direction} position already open"
+    if open_directions:
+        held = ", ".join(sorted(open_directions))
+        return f"a {held} position is open: it must close before a {direction} entry"
     if direction in pending_directions:
         return f"duplicate: {direction} order already pending"
     return None

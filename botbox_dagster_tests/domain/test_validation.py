@@ -44,7 +44,11 @@ def test_duplicate_rule() -> None:
     assert "CLOSE already pending" in no_duplicate_position(
         "CLOSE", frozenset({"LONG"}), frozenset({"CLOSE"})
     )
-    assert no_duplicate_position("LONG", frozenset({"SHORT"}), frozenset({"SHORT"})) is None
+    # A bot holds one position on its market: no entry beside a position held the other way.
+    assert no_duplicate_position("LONG", frozenset({"SHORT"}), frozenset()) == (
+        "a SHORT position is open: it must close before a LONG entry"
+    )
+    assert no_duplicate_position("LONG", frozenset(), frozenset({"SHORT"})) is None
     assert no_duplicate_position("CLOSE", frozenset({"LONG"}), frozenset()) is None
 
 
