@@ -15,7 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from botbox_dagster.adapters.ledger import LedgerStore
-from botbox_dagster.domain.client_order_id import client_order_id, format_for
+from botbox_dagster.domain.client_order_id import (
+    client_order_id,
+    follow_up_client_order_id,
+    format_for,
+)
 from botbox_dagster.domain.fills import scan_exit
 
 
@@ -51,4 +55,11 @@ def monitor_positions(store: LedgerStore, exchange: str, now: datetime) -> Monit
                 f"{position.bot_id} {position.symbol}: {hit.reason} at {hit.price:.8g} "
                 f"(bar {hit.bar_time:%Y-%m-%d %H:%M})"
             )
+    for position, reason, cid, failed in store.failed_exits(exchange):
+        # The stop or target hit and its CLOSE failed (transient errors past its attempts, a
+        # refusal...): the exit is still owed, now at the market's price. One retry per pass.
+        retry = follow_up_client_order_id(cid, f"retry-{failed}")
+        why = f"exit retried: CLOSE {cid} failed ({reason[:80]})"
+        if store.enqueue_close(position, exchange, why, None, retry, now) is not None:
+            report.closes_queued.append(f"{position.bot_id} {position.symbol}: {why}")
     return report

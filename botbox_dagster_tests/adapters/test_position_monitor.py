@@ -208,3 +208,29 @@ def test_the_bar_a_position_was_filled_in_is_not_scanned_and_no_bar_twice(
     later = monitor_positions(store, "paper", t0 + 11 * FIVE)
     assert later.bars_scanned == 2
     assert eth_closes(store) == [("stop loss", 0.0965)]
+
+
+def test_a_stop_whose_close_failed_is_queued_again_at_the_market(store: LedgerStore) -> None:
+    open_position(store, "b1", "LONG", sl=95.0, tp=110.0)
+    closed = new_bar(store, low=94.0, high=101.0, close=96.0)
+    monitor_positions(store, "paper", closed)
+    [first] = close_rows(store)
+    # The CLOSE gave up (a venue down past its attempts): the position is still open.
+    store.run(
+        lambda c: c.execute(
+            "UPDATE trade_queue SET status = 'FAILED', pending_key = NULL, "
+            "reason = 'gave up after 5 attempts: 503' WHERE id = ?",
+            [first["id"]],
+        )
+    )
+    report = monitor_positions(store, "paper", closed)
+    [retry] = [r for r in close_rows(store) if r["status"] == "PENDING"]
+    assert retry["reason"].startswith(f"exit retried: CLOSE {first['client_order_id']} failed")
+    assert retry["trigger_price"] is None and retry["client_order_id"] != first["client_order_id"]
+    assert len(report.closes_queued) == 1
+    assert monitor_positions(store, "paper", closed).closes_queued == []  # one at a time
+    make_executor(store, run_id="exec").run()
+    [position] = table(store, "positions")
+    # Filled at the market's price now, the newest close 96, less slippage: 95.952.
+    assert position["status"] == "CLOSED"
+    assert position["exit_price"] == pytest.approx(96.0 * (1 - 5 / 10_000))

@@ -644,6 +644,28 @@ class ExecutionTables:
 
         return self.run(work)
 
+    def failed_exits(self, exchange: str) -> list[tuple[OpenPosition, str, str, int]]:
+        """Open positions whose last exit queued by the monitor (a stop or target CLOSE, or a
+        retry of one: CLOSE rows without a signal) FAILED and that have no CLOSE waiting:
+        (position, that row's reason, its client order id, how many such rows failed). Their
+        exit is still owed."""
+        columns = ", ".join("p." + col.strip() for col in POSITION_COLUMNS.split(","))
+        rows = self.run(
+            lambda c: c.execute(
+                f"SELECT {columns}, arg_max(q.reason, q.id), arg_max(q.client_order_id, q.id), "
+                "count(*) FROM positions p JOIN trade_queue q ON q.bot_id = p.bot_id "
+                "AND q.symbol = p.symbol AND q.direction = 'CLOSE' AND q.signal_id IS NULL "
+                "AND q.created_at >= p.opened_at "
+                "WHERE p.exchange = ? AND p.status = 'OPEN' AND q.status = 'FAILED' "
+                "AND NOT EXISTS (SELECT 1 FROM trade_queue w "
+                "WHERE w.bot_id = p.bot_id AND w.symbol = p.symbol AND w.direction = 'CLOSE' "
+                "AND w.status IN ('PENDING', 'EXECUTING')) "
+                f"GROUP BY {columns} ORDER BY p.id",
+                [exchange],
+            ).fetchall()
+        )
+        return [(OpenPosition(*r[:9]), str(r[9] or ""), str(r[10]), int(r[11])) for r in rows]
+
     def set_scanned_to(self, position_id: int, open_time: datetime) -> None:
         """The newest bar scanned for a position's stop and target."""
         self.run(
@@ -659,7 +681,7 @@ class ExecutionTables:
         position: OpenPosition,
         exchange: str,
         reason: str,
-        price: float,
+        price: float | None,
         client_order_id: str,
         now: datetime,
         ttl_seconds: float = 300.0,
