@@ -14,6 +14,7 @@ from botbox_dagster.adapters.fleet_file import load_fleet_file
 from botbox_dagster.adapters.ledger import LedgerBusyError, LedgerStore
 from botbox_dagster.domain.bots import BotStatus
 from botbox_dagster.domain.errors import ConfigErrors
+from botbox_dagster.domain.money import ConvertedTotal, fmt_amount, fmt_by_currency, fmt_total
 from botbox_dagster.settings import load_settings
 
 EXIT_CONFIG = 2
@@ -116,11 +117,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"trades filled, last hour: {summary['trades_last_hour']}")
     queue = summary["trade_queue"]
     print(f"trade queue: {queue['total']} ({_fmt(queue['by_status'])})")
-    pos = summary["positions"]
-    print(
-        f"open positions: {pos['open']}, unrealized P&L {pos['unrealized_pnl']:+.6f}, "
-        f"realized P&L {pos['realized_pnl']:+.6f}"
-    )
+    _print_positions(summary["positions"])
     for ex in summary["exchanges"]:
         print(
             f"exchange {ex['account']}: {ex['venue']} ({ex['execution']} orders, "
@@ -132,6 +129,25 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"  {md['exchange']} {md['symbol']}: newest 1m bar opened {md['newest_candle']}, closed {age:.0f}s ago"
         )
     return 0
+
+
+def _print_positions(pos: dict[str, Any]) -> None:
+    """Open positions and P&L: per quote currency, then converted into the reporting currency
+    (a currency with no price is named, not guessed; see ``domain/money.py``)."""
+    print(f"open positions: {pos['open']}")
+    for kind in ("realized", "unrealized"):
+        total = pos[f"{kind}_pnl_total"]
+        converted = ConvertedTotal(
+            total["currency"], total["amount"], unconverted=total["unconverted"]
+        )
+        print(f"{kind} P&L by quote currency: {fmt_by_currency(pos[f'{kind}_pnl_by_currency'])}")
+        print(f"{kind} P&L total ({total['currency']}): {fmt_total(converted)}")
+    for cur, r in sorted(pos["conversion_rates"].items()):
+        how = "1 / close" if r["inverse"] else "close"
+        print(
+            f"  converted at 1 {cur} = {fmt_amount(r['rate'], sign=False)} {r['in']} "
+            f"({r['exchange']} {r['symbol']} {r['timeframe']} {how} at {r['closed_at']})"
+        )
 
 
 def _fmt(counts: dict[str, int]) -> str:

@@ -6,12 +6,18 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from botbox_dagster.cli import EXIT_CONFIG, EXIT_NOT_FOUND, main
 from botbox_dagster.demo.run import demo_fleet_file
+from botbox_dagster_tests.support.seed import (
+    add_trade,
+    add_unpriced_eur_trade,
+    mixed_currency_ledger,
+)
 
 GOOD = """
 exchanges:
@@ -54,6 +60,54 @@ def test_load_list_pause_resume_status(
     status = json.loads(capsys.readouterr().out)
     assert status["bots"] == {"total": 2, "by_status": {"ACTIVE": 2}}
     assert status["trade_queue"]["total"] == 0
+    assert status["positions"]["realized_pnl_by_currency"] == {}
+    assert status["positions"]["realized_pnl_total"] == {
+        "currency": "USDT",
+        "amount": 0.0,
+        "rates": {},
+        "unconverted": {},
+    }
+
+
+def test_status_shows_pnl_per_currency_and_converted(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home.mkdir(parents=True)
+    now = datetime.now(UTC)
+    # +12 USDT and +0.001 BTC, BTC/USDT closing at 50,000; +3 EUR that nothing prices.
+    store = mixed_currency_ledger(home / "botbox.duckdb", now)
+    add_unpriced_eur_trade(store, now)
+    add_trade(store, "eth-btc-bot", opened=now - timedelta(minutes=5), entry=0.05, symbol="ETH/BTC")
+    del store
+    assert main(["status"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "open positions: 1" in lines
+    assert "realized P&L by quote currency: +0.001 BTC, +3.00 EUR, +12.00 USDT" in lines
+    assert (
+        "realized P&L total (USDT): +62.00 USDT (not converted, no USDT price: +3.00 EUR)" in lines
+    )
+    # The open ETH/BTC position is marked +2 × amount = +2 BTC: 100,000 USDT.
+    assert "unrealized P&L by quote currency: +2.00 BTC" in lines
+    assert "unrealized P&L total (USDT): +100,000.00 USDT" in lines
+    [rate] = [line for line in lines if "converted at" in line]
+    assert rate.startswith("  converted at 1 BTC = 50,000.00 USDT (paper BTC/USDT 1m close at ")
+
+    assert main(["status", "--json"]) == 0
+    pos = json.loads(capsys.readouterr().out)["positions"]
+    assert pos["realized_pnl_by_currency"] == {
+        "BTC": pytest.approx(0.001),
+        "EUR": pytest.approx(3.0),
+        "USDT": 12.0,
+    }
+    assert pos["realized_pnl_total"]["currency"] == "USDT"
+    assert pos["realized_pnl_total"]["amount"] == pytest.approx(62.0)
+    assert pos["realized_pnl_total"]["unconverted"] == {"EUR": pytest.approx(3.0)}
+    assert pos["unrealized_pnl_total"] == {
+        "currency": "USDT",
+        "amount": pytest.approx(100_000.0),
+        "rates": {"BTC": 50_000.0},
+        "unconverted": {},
+    }
 
 
 def test_malformed_file_is_rejected_and_nothing_changes(

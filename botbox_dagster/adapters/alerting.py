@@ -61,8 +61,8 @@ def evaluate_alerts(
                 now,
                 metrics.signals_by_strategy_day,
                 metrics.rejection_reasons_day,
-                metrics.realized_pnl_day,
-                metrics.unrealized_pnl,
+                metrics.realized_pnl_day_total,
+                metrics.unrealized_pnl_total,
                 metrics.trades_day,
             )
         )

@@ -8,9 +8,14 @@ from html import escape
 
 
 def equity_svg(
-    points: Sequence[tuple[datetime, float]], *, width: int = 640, height: int = 200
+    points: Sequence[tuple[datetime, float]],
+    *,
+    width: int = 640,
+    height: int = 200,
+    currency: str = "",
 ) -> str:
-    """Equity line with a baseline at the starting capital; green above, red below."""
+    """Equity line with a baseline at the starting capital; green above, red below. The label
+    names ``currency`` (the bot's quote currency) when given."""
     if not points:
         return '<svg class="chart" role="img"><text x="10" y="20">no data</text></svg>'
     pad = 40
@@ -29,7 +34,8 @@ def equity_svg(
     path = " ".join(f"{x},{y}" for x, y in (xy(t, v) for t, v in points))
     base_y = xy(points[0][0], values[0])[1]
     colour = "#1a7f37" if values[-1] >= values[0] else "#cf222e"
-    label = f"equity {values[-1]:,.2f} (start {values[0]:,.2f})"
+    unit = f" {currency}" if currency else ""
+    label = f"equity {values[-1]:,.2f}{unit} (start {values[0]:,.2f}{unit})"
     return (
         f'<svg class="chart" id="pnl-chart" role="img" aria-label="{escape(label)}" '
         f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">'

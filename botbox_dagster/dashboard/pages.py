@@ -10,6 +10,12 @@ from urllib.parse import quote
 
 from botbox_dagster.dashboard.chart import equity_svg
 from botbox_dagster.domain.metrics import BotMetrics, FleetMetrics
+from botbox_dagster.domain.money import (
+    ConvertedTotal,
+    fmt_amount,
+    fmt_by_currency,
+    fmt_money,
+)
 
 CSS = """
 body{font:14px system-ui,sans-serif;margin:0;background:#f6f8fa;color:#1f2328}
@@ -95,6 +101,22 @@ def pause_banner(pause: dict[str, Any]) -> str:
     )
 
 
+def pnl_card(title: str, total: ConvertedTotal, card_id: str) -> str:
+    """A P&L card: the total in the reporting currency (in the title and beside the number),
+    the amounts per quote currency it adds up, and a warning naming any currency left out."""
+    missing = (
+        f'<br><small class="warn" id="{card_id}-unconverted">not converted, no '
+        f"{escape(total.currency)} price: {escape(fmt_by_currency(total.unconverted))}</small>"
+        if total.unconverted
+        else ""
+    )
+    return (
+        f'<div class="card" id="{card_id}"><small>{escape(title)} ({escape(total.currency)})'
+        f"</small><b>{escape(fmt_money(total.amount, total.currency))}</b>"
+        f"<small>{escape(fmt_by_currency(total.by_currency))}</small>{missing}</div>"
+    )
+
+
 def fleet_page(view: dict[str, Any]) -> str:
     m: FleetMetrics = view["metrics"]
     cards = [
@@ -112,12 +134,27 @@ def fleet_page(view: dict[str, Any]) -> str:
         ),
         ("Failure rate (1 h)", _pct(m.execution_failure_rate_hour), "failure-rate"),
         ("Open positions", m.open_positions, "open-positions"),
-        ("P&L realized", f"{m.realized_pnl:+,.2f}", "realized"),
-        ("P&L unrealized", f"{m.unrealized_pnl:+,.2f}", "unrealized"),
     ]
     card_html = "".join(
         f'<div class="card" id="{i}"><small>{escape(t)}</small><b>{escape(_fmt(v))}</b></div>'
         for t, v, i in cards
+    ) + "".join(
+        [
+            pnl_card("P&L realized", m.realized_pnl_total, "realized"),
+            pnl_card("P&L realized 24 h", m.realized_pnl_day_total, "realized-day"),
+            pnl_card("P&L unrealized", m.unrealized_pnl_total, "unrealized"),
+        ]
+    )
+    pnl = table(
+        [
+            "currency",
+            "realized P&L",
+            "realized P&L 24 h",
+            "unrealized P&L",
+            f"price in {m.reporting_currency}",
+        ],
+        m.pnl_rows(),
+        "pnl-currencies",
     )
     exchanges = table(
         [
@@ -180,7 +217,7 @@ def fleet_page(view: dict[str, Any]) -> str:
             "next check",
             "signals 24 h",
             "open",
-            "P&L",
+            "P&L (quote currency)",
         ],
         [
             (
@@ -194,7 +231,7 @@ def fleet_page(view: dict[str, Any]) -> str:
                 b["next_check_at"],
                 b["signals_day"],
                 b["open_positions"],
-                f"{b['pnl']:+,.2f}",
+                fmt_money(float(b["pnl"]), b["currency"]),
             )
             for b in view["bots"]
         ],
@@ -212,6 +249,8 @@ def fleet_page(view: dict[str, Any]) -> str:
         + f"<p><small>Queue by status: {escape(queue)}. Candle fetches saved per refresh by "
         f"sharing: {m.fetches_saved_per_refresh}. As of {escape(_fmt(m.as_of))}; "
         "refreshes every 10 s.</small></p>"
+        + "<h2>P&amp;L by quote currency</h2>"
+        + pnl
         + "<h2>Active alerts</h2>"
         + alerts
         + "<h2>Exchanges</h2>"
@@ -264,10 +303,13 @@ def bot_page(view: dict[str, Any]) -> str:
         f'<form method="post" action="/bots/{quote(bot_id)}/check">'
         '<button id="check-now">Check Now</button></form>'
     )
+    cur = b.currency
     pnl = (
-        f'<p id="pnl">Realized P&amp;L <b>{b.realized_pnl:+,.4f}</b>, unrealized '
-        f"<b>{b.unrealized_pnl:+,.4f}</b>, capital {float(info['capital']):,.2f}</p>"
-        + equity_svg(b.equity)
+        f'<p id="pnl">Realized P&amp;L <b>{escape(fmt_money(b.realized_pnl, cur))}</b>, '
+        f"unrealized <b>{escape(fmt_money(b.unrealized_pnl, cur))}</b>, capital "
+        f"{escape(fmt_amount(float(info['capital']), sign=False))} {escape(cur)} "
+        f"<small>(in {escape(cur)}, the quote currency of {escape(str(info['symbol']))})</small></p>"
+        + equity_svg(b.equity, currency=cur)
     )
     signals = table(
         ["time", "direction", "score", "price", "regime", "status", "reason", "factors"],
@@ -297,7 +339,7 @@ def bot_page(view: dict[str, Any]) -> str:
             "stop",
             "take profit",
             "mark",
-            "unrealized",
+            f"unrealized ({cur})",
             "opened",
         ],
         [

@@ -39,6 +39,12 @@ def fleet_view(store: LedgerStore, now: datetime | None = None) -> dict[str, Any
             "fill_rate_day": m.fill_rate_day,
             "execution_failure_rate_hour": m.execution_failure_rate_hour,
             "fetches_saved_per_refresh": m.fetches_saved_per_refresh,
+            # P&L converted into the reporting currency: {currency, amount, by_currency,
+            # rates, unconverted}; the per-currency amounts are in metrics.*_by_currency.
+            "realized_pnl_total": m.realized_pnl_total,
+            "realized_pnl_day_total": m.realized_pnl_day_total,
+            "unrealized_pnl_total": m.unrealized_pnl_total,
+            "unconverted_currencies": m.unconverted_currencies,
         },
         "pause": m.pause,
         "alerts": [{"key": k, **v} for k, v in sorted((alert_state.get("active") or {}).items())],

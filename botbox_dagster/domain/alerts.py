@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from botbox_dagster.domain.money import ConvertedTotal, fmt_by_currency, fmt_total
+
 
 class Severity(StrEnum):
     CRITICAL = "critical"
@@ -364,11 +366,12 @@ def daily_summary(
     now: datetime,
     signals_by_strategy: Mapping[str, int],
     rejection_reasons: Mapping[str, int],
-    realized_pnl: float,
-    unrealized_pnl: float,
+    realized_pnl: ConvertedTotal,
+    unrealized_pnl: ConvertedTotal,
     trades: int,
 ) -> Notification:
-    """The INFO digest of the last 24 hours."""
+    """The INFO digest of the last 24 hours. P&L is given per quote currency and as a total in
+    the reporting currency, naming any currency the total leaves out for want of a price."""
     strategies = ", ".join(f"{k} {v}" for k, v in sorted(signals_by_strategy.items())) or "none"
     top = sorted(rejection_reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
     reasons = ", ".join(f"{k} ({v})" for k, v in top) or "none"
@@ -376,7 +379,10 @@ def daily_summary(
         f"signals per strategy: {strategies}\n"
         f"most common rejection reasons: {reasons}\n"
         f"trades executed: {trades}\n"
-        f"P&L: realized {realized_pnl:+.2f}, unrealized {unrealized_pnl:+.2f}"
+        f"realized P&L, last day: {fmt_by_currency(realized_pnl.by_currency)}; "
+        f"total ({realized_pnl.currency}) {fmt_total(realized_pnl)}\n"
+        f"unrealized P&L: {fmt_by_currency(unrealized_pnl.by_currency)}; "
+        f"total ({unrealized_pnl.currency}) {fmt_total(unrealized_pnl)}"
     )
     return Notification(
         Kind.SUMMARY, Severity.INFO, f"summary:{now.date()}", "BotBox daily summary", text, now

@@ -10,6 +10,14 @@ from datetime import datetime
 from typing import Any
 
 from botbox_dagster.domain.alerts import HealthInputs
+from botbox_dagster.domain.money import (
+    REPORTING_CURRENCY,
+    ConversionRate,
+    ConvertedTotal,
+    convert,
+    fmt_money,
+    fmt_total,
+)
 
 
 def reason_key(reason: str | None) -> str:
@@ -53,7 +61,12 @@ class MarketFreshness:
 
 @dataclass(frozen=True)
 class FleetMetrics:
-    """Everything the operator surfaces show about the fleet as a whole."""
+    """Everything the operator surfaces show about the fleet as a whole.
+
+    P&L is per quote currency (``..._by_currency``: currency -> amount, see ``domain/money.py``);
+    the ``..._total`` properties convert it into ``reporting_currency`` at ``conversion_rates``
+    and list what had no price as unconverted.
+    """
 
     as_of: datetime
     bots_by_status: dict[str, int]
@@ -75,11 +88,89 @@ class FleetMetrics:
     exchanges: list[ExchangeHealth]
     markets: list[MarketFreshness]
     open_positions: int
-    unrealized_pnl: float
-    realized_pnl: float
-    realized_pnl_day: float
+    unrealized_pnl_by_currency: dict[str, float]  # OPEN positions, marked to market
+    realized_pnl_by_currency: dict[str, float]  # CLOSED positions, all time
+    realized_pnl_day_by_currency: dict[str, float]  # positions closed in the last day
     pause: dict[str, Any] = field(default_factory=dict)
     operator_rows_day: dict[str, int] = field(default_factory=dict)  # account -> rows
+    reporting_currency: str = REPORTING_CURRENCY
+    conversion_rates: dict[str, ConversionRate] = field(default_factory=dict)
+
+    @property
+    def unrealized_pnl_total(self) -> ConvertedTotal:
+        """Unrealized P&L of open positions in ``reporting_currency``."""
+        return convert(
+            self.unrealized_pnl_by_currency, self.conversion_rates, self.reporting_currency
+        )
+
+    @property
+    def realized_pnl_total(self) -> ConvertedTotal:
+        """Realized P&L of closed positions in ``reporting_currency``."""
+        return convert(
+            self.realized_pnl_by_currency, self.conversion_rates, self.reporting_currency
+        )
+
+    @property
+    def realized_pnl_day_total(self) -> ConvertedTotal:
+        """Realized P&L of the last day's closes in ``reporting_currency``."""
+        return convert(
+            self.realized_pnl_day_by_currency, self.conversion_rates, self.reporting_currency
+        )
+
+    @property
+    def pnl_currencies(self) -> list[str]:
+        """Every currency some position's P&L is in, sorted."""
+        return sorted(
+            set(self.unrealized_pnl_by_currency)
+            | set(self.realized_pnl_by_currency)
+            | set(self.realized_pnl_day_by_currency)
+        )
+
+    def pnl_rows(self) -> list[tuple[str, str, str, str, str]]:
+        """One text row per P&L currency: currency, realized, realized last day, unrealized
+        (each in that currency, "-" for none) and its price in the reporting currency (or that
+        it has none and is not converted); then the converted totals' row."""
+        cur = self.reporting_currency
+
+        def amount(by_currency: dict[str, float], c: str) -> str:
+            return fmt_money(by_currency[c], c) if c in by_currency else "-"
+
+        rows = []
+        for c in self.pnl_currencies:
+            if c == cur:
+                price = "reporting currency"
+            elif c in self.conversion_rates:
+                price = self.conversion_rates[c].describe()
+            else:
+                price = f"no {c}/{cur} or {cur}/{c} price: not converted"
+            rows.append(
+                (
+                    c,
+                    amount(self.realized_pnl_by_currency, c),
+                    amount(self.realized_pnl_day_by_currency, c),
+                    amount(self.unrealized_pnl_by_currency, c),
+                    price,
+                )
+            )
+        rows.append(
+            (
+                f"total ({cur})",
+                fmt_total(self.realized_pnl_total),
+                fmt_total(self.realized_pnl_day_total),
+                fmt_total(self.unrealized_pnl_total),
+                "converted at the prices above",
+            )
+        )
+        return rows
+
+    @property
+    def unconverted_currencies(self) -> list[str]:
+        """The P&L currencies with no price in ``reporting_currency`` (left out of totals)."""
+        return [
+            c
+            for c in self.pnl_currencies
+            if c != self.reporting_currency and c not in self.conversion_rates
+        ]
 
     @property
     def active_bots(self) -> int:
@@ -139,7 +230,8 @@ class FleetMetrics:
 
 @dataclass(frozen=True)
 class BotMetrics:
-    """One bot: configuration, schedule, signals, positions, trades, P&L and equity."""
+    """One bot: configuration, schedule, signals, positions, trades, P&L and equity (money in
+    ``currency``, the quote currency of the bot's symbol)."""
 
     bot: dict[str, Any]
     last_check_at: datetime | None
@@ -151,6 +243,7 @@ class BotMetrics:
     unrealized_pnl: float
     equity: list[tuple[datetime, float]]
     last_check_now: dict[str, Any] | None
+    currency: str = ""
 
 
 def equity_curve(

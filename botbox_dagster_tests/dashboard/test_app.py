@@ -7,11 +7,18 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from botbox_dagster.dashboard import pages, views
 from botbox_dagster_tests.dashboard.conftest import Served
+from botbox_dagster_tests.support.seed import (
+    add_unpriced_eur_trade,
+    mixed_currency_ledger,
+)
 
 
 def get(url: str) -> tuple[int, str]:
@@ -37,6 +44,16 @@ def test_fleet_page_shows_the_operator_dashboard(served: Served) -> None:
     assert 'id="signals-hour"><small>Signals last hour</small><b>12</b>' in html
     assert 'id="trades-hour"><small>Trades last hour</small><b>3</b>' in html
     assert 'id="queue-depth"><small>Queue depth</small><b>1</b>' in html
+    # P&L cards: the total in the reporting currency, the currencies it adds up beneath.
+    assert (
+        'id="realized"><small>P&amp;L realized (USDT)</small><b>+3.00 USDT</b>'
+        "<small>+3.00 USDT</small></div>" in html
+    )
+    assert 'id="realized-day"><small>P&amp;L realized 24 h (USDT)</small><b>+3.00 USDT</b>' in html
+    assert 'id="unrealized"><small>P&amp;L unrealized (USDT)</small><b>+2.00 USDT</b>' in html
+    assert "-unconverted" not in html
+    assert "<th>P&amp;L (quote currency)</th>" in html
+    assert "<td>+5.00 USDT</td>" in html  # btc-scalper's P&L in the bots table
     assert '<span class="ok">CLOSED</span>' in html  # exchange health and breaker
     assert 'href="/bots/btc-scalper"' in html and "Trading</b> (not paused)" in html
 
@@ -48,15 +65,45 @@ def test_bot_page_and_json(served: Served) -> None:
     assert "data too old" not in html  # another bot's rejections
     assert html.count("EXECUTED") == 6 and "rsi +0.500" in html
     assert 'id="next-check"' in html and 'id="check-now"' in html
+    assert "Realized P&amp;L <b>+3.00 USDT</b>, unrealized <b>+2.00 USDT</b>" in html
+    assert "capital 2,000.00 USDT" in html and "equity 2,005.00 USDT" in html
     fleet = get_json(served.base + "/api/fleet")
     assert fleet["derived"]["active_bots"] == 25 and len(fleet["bots"]) == 25
     assert fleet["metrics"]["rejection_reasons_day"] == {"data too old": 6}
+    assert fleet["metrics"]["realized_pnl_by_currency"] == {"USDT": pytest.approx(3.0)}
+    assert fleet["metrics"]["unrealized_pnl_by_currency"] == {"USDT": pytest.approx(2.0)}
+    assert fleet["derived"]["realized_pnl_total"] == {
+        "currency": "USDT",
+        "amount": pytest.approx(3.0),
+        "by_currency": {"USDT": pytest.approx(3.0)},
+        "rates": {},
+        "unconverted": {},
+    }
+    assert fleet["derived"]["unconverted_currencies"] == []
     bot = get_json(served.base + "/api/bots/btc-scalper")
-    assert bot["bot"]["realized_pnl"] == pytest.approx(3.0)
+    assert bot["bot"]["realized_pnl"] == pytest.approx(3.0) and bot["bot"]["currency"] == "USDT"
     assert [round(v) for _, v in bot["bot"]["equity"]] == [2000, 2004, 2003, 2005]
     with pytest.raises(urllib.error.HTTPError) as missing:
         get(served.base + "/bots/nope")
     assert missing.value.code == 404
+
+
+def test_fleet_page_converts_pnl_and_names_what_it_cannot(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    # +12 USDT and +0.001 BTC, BTC/USDT closing at 50,000; +3 EUR that nothing prices.
+    store = mixed_currency_ledger(tmp_path / "l.duckdb", now)
+    add_unpriced_eur_trade(store, now)
+    html = pages.fleet_page(views.fleet_view(store, now))
+    assert (
+        'id="realized"><small>P&amp;L realized (USDT)</small><b>+62.00 USDT</b>'
+        "<small>+0.001 BTC, +3.00 EUR, +12.00 USDT</small><br>"
+        '<small class="warn" id="realized-unconverted">not converted, no USDT price: '
+        "+3.00 EUR</small></div>" in html
+    )
+    assert 'id="pnl-currencies"' in html
+    assert "<td>1 BTC = 50,000.00 USDT (paper BTC/USDT 1m close at " in html
+    assert "<td>no EUR/USDT or USDT/EUR price: not converted</td>" in html
+    assert "<td>total (USDT)</td><td>+62.00 USDT (not converted, no USDT price: +3.00 EUR)" in html
 
 
 def test_check_now_records_and_shows_the_verdict(served: Served) -> None:

@@ -26,9 +26,11 @@ from botbox_dagster_tests.support.receiver import Receiver, receiver
 from botbox_dagster_tests.support.seed import (
     add_queue_row,
     add_signal,
+    add_trade,
     busy_demo_ledger,
     demo_ledger,
     minute,
+    mixed_currency_ledger,
 )
 
 
@@ -76,8 +78,58 @@ def test_fleet_status_materializes_with_plottable_metadata_and_checks(tmp_path: 
     assert md["dashboard"].value == "http://127.0.0.1:3001"
     assert "| active bots | 25 |" in md["overview"].value
     assert "| paper |" in md["exchanges"].value
+    # Every seeded position is BTC/USDT: P&L in USDT, labelled with its currency.
+    assert md["realized_pnl_usdt"].value == pytest.approx(3.0)
+    assert md["realized_pnl_total_usdt"].value == pytest.approx(3.0)
+    assert md["realized_pnl_last_day_total_usdt"].value == pytest.approx(3.0)
+    assert md["unrealized_pnl_usdt"].value == pytest.approx(2.0)
+    assert md["unrealized_pnl_total_usdt"].value == pytest.approx(2.0)
+    assert md["pnl_unconverted_currencies"].value == 0 and md["pnl_unconverted"].value == "none"
+    assert "realized_pnl" not in md and "unrealized_pnl" not in md  # no unlabelled sums
+    assert "| realized P&L (USDT) | +3.00 USDT |" in md["overview"].value
+    assert "| unrealized P&L (USDT) | +2.00 USDT |" in md["overview"].value
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert len(checks) == 8 and all(c.passed for c in checks.values())
+
+
+def test_fleet_status_shows_pnl_per_currency_and_the_converted_total(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.duckdb"
+    now = datetime.now(UTC)
+    # +12 USDT and +0.001 BTC, BTC/USDT closing at 50,000; +3 EUR that nothing prices.
+    store = mixed_currency_ledger(path, now)
+    add_trade(
+        store,
+        "eth-eur-bot",
+        opened=now - timedelta(hours=3),
+        closed=now - timedelta(hours=2),
+        entry=100.0,
+        exit_price=103.0,
+        symbol="ETH/EUR",
+    )
+    result = dg.materialize(
+        [fleet_status], resources=resources(path), instance=dg.DagsterInstance.ephemeral()
+    )
+    [mat] = result.asset_materializations_for_node("fleet_status")
+    md = mat.metadata
+    assert md["realized_pnl_usdt"].value == pytest.approx(12.0)
+    assert md["realized_pnl_btc"].value == pytest.approx(0.001)
+    assert md["realized_pnl_eur"].value == pytest.approx(3.0)
+    assert md["realized_pnl_total_usdt"].value == pytest.approx(12 + 0.001 * 50_000)  # 62
+    assert md["pnl_unconverted_currencies"].value == 1 and md["pnl_unconverted"].value == "EUR"
+    overview = md["overview"].value
+    assert (
+        "| realized P&L (USDT) | +62.00 USDT (not converted, no USDT price: +3.00 EUR) |"
+        in overview
+    )
+    table = md["pnl_by_currency"].value
+    assert (
+        "| BTC | +0.001 BTC | +0.001 BTC | - | 1 BTC = 50,000.00 USDT (paper BTC/USDT 1m" in table
+    )
+    assert "| EUR | +3.00 EUR | +3.00 EUR | - | no EUR/USDT or USDT/EUR price: not converted |" in (
+        table
+    )
+    assert "| USDT | +12.00 USDT | +12.00 USDT | - | reporting currency |" in table
+    assert "| total (USDT) | +62.00 USDT (not converted, no USDT price: +3.00 EUR) |" in table
 
 
 def test_checks_fail_with_error_and_warn_severities(tmp_path: Path) -> None:
@@ -269,6 +321,8 @@ def test_daily_summary_is_sent_once(tmp_path: Path, hooks: Receiver) -> None:
     [summary] = hooks.bodies("/hook")
     assert summary["kind"] == "summary" and summary["severity"] == "info"
     assert "scalp-1m 12" in summary["text"] and "data too old (6)" in summary["text"]
+    assert "realized P&L, last day: +3.00 USDT; total (USDT) +3.00 USDT" in summary["text"]
+    assert "unrealized P&L: +2.00 USDT; total (USDT) +2.00 USDT" in summary["text"]
     assert hooks.bodies("/slack") == []  # INFO is routed to the JSON webhook only here
 
 

@@ -20,6 +20,7 @@ from botbox_dagster.domain.alerts import (
     throttled,
     with_summary_sent,
 )
+from botbox_dagster.domain.money import ConvertedTotal
 
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -119,9 +120,19 @@ def test_daily_summary_once_a_day_after_its_hour() -> None:
     state = with_summary_sent(state, NOW)
     assert not summary_due(state, NOW + timedelta(hours=3), 8)
     assert summary_due(state, NOW + timedelta(days=1), 8)
-    n = daily_summary(NOW, {"scalp": 12}, {"data too old": 3, "pause": 1}, 5.5, -1.25, 4)
+    realized = ConvertedTotal(
+        "USDT", 5.5, {"BTC": 0.0001, "EUR": 2.0, "USDT": 0.5}, {"BTC": 50_000.0}, {"EUR": 2.0}
+    )
+    unrealized = ConvertedTotal("USDT", -1.25, {"USDT": -1.25})
+    n = daily_summary(NOW, {"scalp": 12}, {"data too old": 3, "pause": 1}, realized, unrealized, 4)
     assert n.severity is Severity.INFO and n.kind is Kind.SUMMARY
-    assert "scalp 12" in n.text and "data too old (3)" in n.text and "+5.50" in n.text
+    assert "scalp 12" in n.text and "data too old (3)" in n.text
+    lines = n.text.splitlines()
+    assert lines[-2] == (
+        "realized P&L, last day: +0.0001 BTC, +2.00 EUR, +0.50 USDT; total (USDT) +5.50 USDT "
+        "(not converted, no USDT price: +2.00 EUR)"
+    )
+    assert lines[-1] == "unrealized P&L: -1.25 USDT; total (USDT) -1.25 USDT"
 
 
 def test_throttle_window() -> None:

@@ -208,3 +208,69 @@ def busy_demo_ledger(path: Path, now: datetime | None = None) -> LedgerStore:
         store, "eth-scalper", "PENDING", created=now - timedelta(seconds=20), symbol="ETH/USDT"
     )
     return store
+
+
+def add_bar(
+    store: LedgerStore,
+    symbol: str,
+    open_time: datetime,
+    close: float,
+    *,
+    timeframe: str = "1m",
+    exchange: str = "paper",
+) -> None:
+    """One stored bar of ``symbol`` closing at ``close`` (the price conversions read it)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {"open": [close], "high": [close], "low": [close], "close": [close], "volume": [1.0]},
+        index=pd.DatetimeIndex([open_time]),
+    )
+    store.upsert_candles(exchange, symbol, timeframe, frame, source="test", now=open_time)
+
+
+def add_unpriced_eur_trade(store: LedgerStore, now: datetime) -> None:
+    """A closed ETH/EUR position realizing +3 EUR (100 → 103 on 1.0): nothing prices EUR."""
+    add_trade(
+        store,
+        "eth-eur-bot",
+        opened=now - timedelta(hours=3),
+        closed=now - timedelta(hours=2),
+        entry=100.0,
+        exit_price=103.0,
+        symbol="ETH/EUR",
+    )
+
+
+def mixed_currency_ledger(path: Path, now: datetime) -> LedgerStore:
+    """An empty fleet with P&L in two quote currencies and the price that converts one.
+
+    One closed BTC/USDT position (realized +12 USDT), one closed ETH/BTC position (realized
+    +0.001 BTC), and BTC/USDT bars whose newest closes at 50,000 (an older 1h bar at 40,000 and
+    a bar on another exchange an hour older at 45,000 must not be used). Hand-computed fleet
+    total: 12 + 0.001 × 50,000 = 62 USDT.
+    """
+    store = LedgerStore(path)
+    add_trade(
+        store,
+        "btc-bot",
+        opened=now - timedelta(hours=2),
+        closed=now - timedelta(hours=1),
+        entry=100.0,
+        exit_price=112.0,
+        symbol="BTC/USDT",
+    )
+    add_trade(
+        store,
+        "eth-btc-bot",
+        opened=now - timedelta(hours=2),
+        closed=now - timedelta(hours=1),
+        entry=0.05,
+        exit_price=0.051,
+        symbol="ETH/BTC",
+    )
+    bar = minute(now) - timedelta(minutes=2)
+    add_bar(store, "BTC/USDT", bar - timedelta(hours=3), 40_000.0, timeframe="1h")
+    add_bar(store, "BTC/USDT", bar - timedelta(hours=1), 45_000.0, exchange="other")
+    add_bar(store, "BTC/USDT", bar, 50_000.0)
+    return store

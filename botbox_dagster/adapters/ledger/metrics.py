@@ -6,6 +6,9 @@ Windows: "hour" and "day" are the hour and the 24 hours before ``now``. Latencie
 - order latency: a FILLED queue row's ``updated_at`` minus its ``created_at`` (queue → fill);
 - signal evaluation latency: ``evaluated_at`` minus the start of the bot's check slot (the tick
   that claimed it), so it counts waiting for candles, reading, scoring and recording.
+
+P&L is summed per quote currency and converted into the reporting currency at the newest stored
+closes (``money.py``; the rules are in ``domain/money.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botbox_dagster.adapters.ledger.controls import PAUSE_ALL
+from botbox_dagster.adapters.ledger.money import ledger_pnl
 from botbox_dagster.adapters.ledger.status import _pause_state
 from botbox_dagster.domain.metrics import (
     BotMetrics,
@@ -26,6 +30,7 @@ from botbox_dagster.domain.metrics import (
     percentile,
     reason_key,
 )
+from botbox_dagster.domain.money import REPORTING_CURRENCY, quote_currency
 from botbox_dagster.domain.signals import slot_start
 from botbox_dagster.domain.timeframes import candle_age, delta, freshness_limit
 
@@ -53,7 +58,11 @@ class MetricsQueries:
 
     run: Any
 
-    def fleet_metrics(self, *, now: datetime | None = None) -> FleetMetrics:
+    def fleet_metrics(
+        self, *, now: datetime | None = None, reporting_currency: str = REPORTING_CURRENCY
+    ) -> FleetMetrics:
+        """The fleet's metrics at ``now``; P&L per quote currency, with the rates that convert
+        it into ``reporting_currency``."""
         now = now or datetime.now(UTC)
         hour, day = now - timedelta(hours=1), now - timedelta(days=1)
 
@@ -76,14 +85,7 @@ class MetricsQueries:
                 [day],
             ).fetchall()
             order_latency = [_seconds(u, c) for c, u in fills]
-            pnl = conn.execute(
-                "SELECT count(*) FILTER (WHERE status = 'OPEN'), "
-                "coalesce(sum(unrealized_pnl) FILTER (WHERE status = 'OPEN'), 0), "
-                "coalesce(sum(realized_pnl) FILTER (WHERE status = 'CLOSED'), 0), "
-                "coalesce(sum(realized_pnl) FILTER (WHERE status = 'CLOSED' AND closed_at >= ?), 0) "
-                "FROM positions",
-                [day],
-            ).fetchone()
+            pnl = ledger_pnl(conn, day, reporting_currency)
             pause = conn.execute(
                 "SELECT value, updated_by, updated_at FROM fleet_controls WHERE name = ?",
                 [PAUSE_ALL],
@@ -124,10 +126,10 @@ class MetricsQueries:
                 signal_latency_p95=percentile(latencies, 0.95),
                 exchanges=_exchanges(conn, now),
                 markets=_markets(conn, now),
-                open_positions=int(pnl[0]),
-                unrealized_pnl=float(pnl[1]),
-                realized_pnl=float(pnl[2]),
-                realized_pnl_day=float(pnl[3]),
+                open_positions=pnl.open_positions,
+                unrealized_pnl_by_currency=pnl.unrealized,
+                realized_pnl_by_currency=pnl.realized,
+                realized_pnl_day_by_currency=pnl.realized_day,
                 pause=_pause_state(pause, now),
                 operator_rows_day=_counts(
                     conn,
@@ -135,6 +137,8 @@ class MetricsQueries:
                     "AND reason LIKE 'operator:%' GROUP BY exchange",
                     [day],
                 ),
+                reporting_currency=pnl.reporting,
+                conversion_rates=pnl.rates,
             )
 
         return self.run(work)
@@ -199,12 +203,14 @@ class MetricsQueries:
                 last_check_now=(
                     {**json.loads(check[0]), "by": check[1], "at": check[2]} if check else None
                 ),
+                currency=quote_currency(str(bot["symbol"])),
             )
 
         return self.run(work)
 
     def bots_overview(self, *, now: datetime | None = None) -> list[dict[str, Any]]:
-        """One row per bot (removed bots left out): schedule, today's signals, position, P&L."""
+        """One row per bot (removed bots left out): schedule, today's signals, position, P&L
+        (in ``currency``, the quote currency of the bot's symbol)."""
         now = now or datetime.now(UTC)
 
         def work(conn: Any) -> list[dict[str, Any]]:
@@ -223,6 +229,7 @@ class MetricsQueries:
             )
             for r in rows:
                 r["next_check_at"] = _next_check(r, now)
+                r["currency"] = quote_currency(str(r["symbol"]))
             return rows
 
         return self.run(work)

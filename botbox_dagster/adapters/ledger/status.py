@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botbox_dagster.adapters.ledger.controls import PAUSE_ALL
+from botbox_dagster.adapters.ledger.money import ledger_pnl
+from botbox_dagster.domain.money import REPORTING_CURRENCY, ConvertedTotal, convert
 
 
 class StatusQueries:
@@ -14,8 +16,15 @@ class StatusQueries:
 
     run: Any
 
-    def fleet_summary(self, *, now: datetime | None = None) -> dict[str, Any]:
-        """Bots by status, last hour's signals and trades, queue, positions, exchange health."""
+    def fleet_summary(
+        self, *, now: datetime | None = None, reporting_currency: str = REPORTING_CURRENCY
+    ) -> dict[str, Any]:
+        """Bots by status, last hour's signals and trades, queue, positions, exchange health.
+
+        ``positions`` holds P&L per quote currency (``*_pnl_by_currency``) and each total
+        converted into ``reporting_currency`` (``*_pnl_total``: currency, amount, the rates used
+        and what had no price, ``unconverted``), with the rates' sources in ``conversion_rates``.
+        """
         now = now or datetime.now(UTC)
         hour_ago = now - timedelta(hours=1)
 
@@ -33,13 +42,9 @@ class StatusQueries:
                 "SELECT count(*) FROM orders WHERE status = 'FILLED' AND updated_at >= ?",
                 [hour_ago],
             ).fetchone()[0]
-            positions = conn.execute(
-                "SELECT count(*), coalesce(sum(unrealized_pnl), 0) FROM positions "
-                "WHERE status = 'OPEN'"
-            ).fetchone()
-            realized = conn.execute(
-                "SELECT coalesce(sum(realized_pnl), 0) FROM positions WHERE status = 'CLOSED'"
-            ).fetchone()[0]
+            pnl = ledger_pnl(conn, now - timedelta(days=1), reporting_currency)
+            realized = convert(pnl.realized, pnl.rates, pnl.reporting)
+            unrealized = convert(pnl.unrealized, pnl.rates, pnl.reporting)
             accounts = conn.execute(
                 "SELECT a.account, a.kind, a.venue, a.market_data, cb.state FROM exchange_accounts a "
                 "LEFT JOIN circuit_breakers cb ON cb.exchange = a.account ORDER BY a.account"
@@ -59,9 +64,24 @@ class StatusQueries:
                 "trades_last_hour": int(trades),
                 "trade_queue": {"total": sum(queue.values()), "by_status": queue},
                 "positions": {
-                    "open": int(positions[0]),
-                    "unrealized_pnl": float(positions[1]),
-                    "realized_pnl": float(realized),
+                    "open": pnl.open_positions,
+                    "reporting_currency": pnl.reporting,
+                    "unrealized_pnl_by_currency": pnl.unrealized,
+                    "realized_pnl_by_currency": pnl.realized,
+                    "unrealized_pnl_total": _total_json(unrealized),
+                    "realized_pnl_total": _total_json(realized),
+                    "conversion_rates": {
+                        c: {
+                            "rate": r.rate,
+                            "in": r.reporting,
+                            "exchange": r.source.exchange,
+                            "symbol": r.source.symbol,
+                            "timeframe": r.source.timeframe,
+                            "closed_at": r.source.closed_at.isoformat(),
+                            "inverse": r.inverse,
+                        }
+                        for c, r in pnl.rates.items()
+                    },
                 },
                 "exchanges": [
                     {
@@ -89,6 +109,16 @@ class StatusQueries:
             }
 
         return self.run(work)
+
+
+def _total_json(total: ConvertedTotal) -> dict[str, Any]:
+    """A converted total for JSON: its currency beside its amount, and what it left out."""
+    return {
+        "currency": total.currency,
+        "amount": total.amount,
+        "rates": total.rates,
+        "unconverted": total.unconverted,
+    }
 
 
 def _pause_state(row: Any, now: datetime) -> dict[str, Any]:

@@ -4,6 +4,7 @@ Its numeric metadata are plotted over time by the Dagster UI (asset page → Plo
 tables carry the detail; its checks (``checks.py``) turn the alert thresholds red or yellow.
 """
 
+import re
 from typing import Any
 
 import dagster as dg
@@ -14,8 +15,35 @@ from botbox_dagster.defs.resources import LedgerResource
 from botbox_dagster.domain.metrics import FleetMetrics
 
 
+def _key(currency: str) -> str:
+    """A currency as part of a metadata key: ``USDT`` → ``usdt``."""
+    return re.sub(r"[^a-z0-9]+", "_", currency.lower()).strip("_")
+
+
+def pnl_metadata(m: FleetMetrics) -> dict[str, float | int]:
+    """P&L series, each named with its currency: ``realized_pnl_btc`` is the realized P&L of
+    BTC-quoted positions in BTC; ``realized_pnl_total_usdt`` the fleet's realized P&L converted
+    into USDT (the reporting currency), leaving out what ``pnl_unconverted_currencies`` counts:
+    currencies with no price in the reporting currency (see ``domain/money.py``)."""
+    out: dict[str, float | int] = {}
+    for name, by_currency in (
+        ("realized_pnl", m.realized_pnl_by_currency),
+        ("realized_pnl_last_day", m.realized_pnl_day_by_currency),
+        ("unrealized_pnl", m.unrealized_pnl_by_currency),
+    ):
+        for cur, amount in sorted(by_currency.items()):
+            out[f"{name}_{_key(cur)}"] = amount
+    rep = _key(m.reporting_currency)
+    out[f"realized_pnl_total_{rep}"] = m.realized_pnl_total.amount
+    out[f"realized_pnl_last_day_total_{rep}"] = m.realized_pnl_day_total.amount
+    out[f"unrealized_pnl_total_{rep}"] = m.unrealized_pnl_total.amount
+    out["pnl_unconverted_currencies"] = len(m.unconverted_currencies)
+    return out
+
+
 def numeric_metadata(m: FleetMetrics) -> dict[str, float | int]:
-    """The plotted series; a rate or latency with no sample in its window is left out."""
+    """The plotted series; a rate or latency with no sample in its window is left out. Money
+    series carry their currency in their names (:func:`pnl_metadata`)."""
     values: dict[str, float | int | None] = {
         "active_bots": m.active_bots,
         "signals_last_hour": m.signals_judged_hour,
@@ -38,16 +66,15 @@ def numeric_metadata(m: FleetMetrics) -> dict[str, float | int]:
         "signal_latency_p50_s": m.signal_latency_p50,
         "signal_latency_p95_s": m.signal_latency_p95,
         "open_positions": m.open_positions,
-        "unrealized_pnl": m.unrealized_pnl,
-        "realized_pnl": m.realized_pnl,
         "open_circuit_breakers": sum(1 for e in m.exchanges if e.circuit != "CLOSED"),
         "rate_limit_violations_15m": sum(e.rate_limited_recent for e in m.exchanges),
         "stale_markets": len(m.stale_markets),
         "fetches_saved_per_refresh": m.fetches_saved_per_refresh,
     }
-    return {
+    rounded = {
         k: round(v, 4) if isinstance(v, float) else v for k, v in values.items() if v is not None
     }
+    return rounded | pnl_metadata(m)  # money unrounded: 0.00004 BTC is worth showing
 
 
 @dg.asset(
@@ -58,8 +85,12 @@ def numeric_metadata(m: FleetMetrics) -> dict[str, float | int]:
         "The fleet at a glance, recomputed every minute from the ledger: active bots, signals "
         "per hour and day, acceptance rate, trades, queue depth, order and signal latency, fill "
         "and failure rates, exchange health (circuit breakers, rate-limit use) and market-data "
-        "freshness. Numeric metadata are plotted on the asset's Plots tab; the tables give the "
-        "breakdowns; the checks flag what needs an operator. Links to the companion dashboard."
+        "freshness. P&L is per quote currency (realized_pnl_btc: BTC-quoted positions, in BTC) "
+        "and converted into USDT at the newest stored prices (realized_pnl_total_usdt); a "
+        "currency with no USDT price is left out of the total and counted in "
+        "pnl_unconverted_currencies. Numeric metadata are plotted on the asset's Plots tab; the "
+        "tables give the breakdowns; the checks flag what needs an operator. Links to the "
+        "companion dashboard."
     ),
 )
 def fleet_status(
@@ -90,6 +121,8 @@ def fleet_status(
             "queue_by_status": dg.MetadataValue.md(
                 tables.counts_table("status", m.queue_by_status)
             ),
+            "pnl_by_currency": dg.MetadataValue.md(tables.pnl_table(m)),
+            "pnl_unconverted": ", ".join(m.unconverted_currencies) or "none",
             "exchanges": dg.MetadataValue.md(tables.exchanges_table(m)),
             "market_data": dg.MetadataValue.md(tables.markets_table(m)),
             "fleet_paused": bool(m.pause.get("paused")),

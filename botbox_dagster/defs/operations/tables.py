@@ -4,6 +4,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from botbox_dagster.domain.metrics import FleetMetrics
+from botbox_dagster.domain.money import fmt_total
 
 
 def md_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -27,6 +28,7 @@ def secs(value: float | None) -> str:
 
 
 def overview_table(m: FleetMetrics) -> str:
+    cur = m.reporting_currency
     rows = [
         ("active bots", m.active_bots),
         ("signals, last hour / day", f"{m.signals_judged_hour} / {sum(m.signals_day.values())}"),
@@ -44,11 +46,28 @@ def overview_table(m: FleetMetrics) -> str:
             f"{secs(m.signal_latency_p50)} / {secs(m.signal_latency_p95)}",
         ),
         ("open positions", m.open_positions),
-        ("P&L realized / unrealized", f"{m.realized_pnl:+.2f} / {m.unrealized_pnl:+.2f}"),
+        (f"realized P&L ({cur})", fmt_total(m.realized_pnl_total)),
+        (f"realized P&L, last day ({cur})", fmt_total(m.realized_pnl_day_total)),
+        (f"unrealized P&L ({cur})", fmt_total(m.unrealized_pnl_total)),
         ("candle fetches saved per refresh by sharing", m.fetches_saved_per_refresh),
         ("fleet paused", "YES: " + str(m.pause.get("reason")) if m.pause.get("paused") else "no"),
     ]
     return md_table(["metric", "value"], rows)
+
+
+def pnl_table(m: FleetMetrics) -> str:
+    """P&L per quote currency, each amount in its own currency, with the price that converts
+    it into the reporting currency (or why it was not converted), then the converted totals."""
+    return md_table(
+        [
+            "currency",
+            "realized P&L",
+            "realized P&L, last day",
+            "unrealized P&L",
+            f"price in {m.reporting_currency}",
+        ],
+        m.pnl_rows(),
+    )
 
 
 def exchanges_table(m: FleetMetrics) -> str:

@@ -10,7 +10,16 @@ import pytest
 
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.domain.metrics import percentile, reason_key
-from botbox_dagster_tests.support.seed import add_queue_row, add_signal, busy_demo_ledger, minute
+from botbox_dagster_tests.support.seed import (
+    add_bar,
+    add_queue_row,
+    add_signal,
+    add_trade,
+    add_unpriced_eur_trade,
+    busy_demo_ledger,
+    minute,
+    mixed_currency_ledger,
+)
 
 NOW = minute(datetime.now(UTC)) + timedelta(seconds=30)
 
@@ -34,8 +43,14 @@ def test_fleet_counts(store: LedgerStore) -> None:
     assert m.fill_rate_day == 1.0
     assert m.execution_failure_rate_hour == 0.0
     assert m.open_positions == 1
-    assert m.realized_pnl == pytest.approx(4.0 - 1.0)
-    assert m.unrealized_pnl == pytest.approx(2.0)
+    # Every seeded position is BTC/USDT: all P&L is in USDT, the reporting currency.
+    assert m.realized_pnl_by_currency == {"USDT": pytest.approx(4.0 - 1.0)}
+    assert m.realized_pnl_day_by_currency == {"USDT": pytest.approx(4.0 - 1.0)}
+    assert m.unrealized_pnl_by_currency == {"USDT": pytest.approx(2.0)}
+    assert m.reporting_currency == "USDT" and m.conversion_rates == {}
+    assert (m.realized_pnl_total.currency, m.realized_pnl_total.amount) == ("USDT", 3.0)
+    assert m.unrealized_pnl_total.amount == pytest.approx(2.0)
+    assert m.realized_pnl_total.complete and m.unconverted_currencies == []
 
 
 def test_latencies(store: LedgerStore) -> None:
@@ -77,6 +92,92 @@ def test_health_inputs_follow_the_ledger(tmp_path: Path) -> None:
     assert (inputs.executions_finished, inputs.executions_failed) == (6, 3)
 
 
+def test_pnl_is_kept_per_quote_currency_and_converted_at_the_newest_close(
+    tmp_path: Path,
+) -> None:
+    # +12 USDT (BTC/USDT) and +0.001 BTC (ETH/BTC); BTC/USDT's newest close is 50,000.
+    m = mixed_currency_ledger(tmp_path / "l.duckdb", NOW).fleet_metrics(now=NOW)
+    assert m.realized_pnl_by_currency == {"BTC": pytest.approx(0.001), "USDT": 12.0}
+    assert m.realized_pnl_day_by_currency == {"BTC": pytest.approx(0.001), "USDT": 12.0}
+    assert m.unrealized_pnl_by_currency == {} and m.open_positions == 0
+    rate = m.conversion_rates["BTC"]
+    assert (rate.rate, rate.source.symbol, rate.source.exchange, rate.source.timeframe) == (
+        50_000.0,
+        "BTC/USDT",
+        "paper",
+        "1m",
+    )
+    total = m.realized_pnl_total
+    assert total.currency == "USDT"
+    assert total.amount == pytest.approx(12 + 0.001 * 50_000)  # 62 USDT
+    assert total.amount == pytest.approx(62.0)
+    assert total.rates == {"BTC": 50_000.0} and total.unconverted == {}
+    assert m.realized_pnl_day_total.amount == pytest.approx(62.0)
+    assert m.unrealized_pnl_total.amount == 0.0 and m.unconverted_currencies == []
+
+
+def test_a_currency_without_a_price_is_reported_unconverted(tmp_path: Path) -> None:
+    store = mixed_currency_ledger(tmp_path / "l.duckdb", NOW)
+    # +3 EUR realized and +2 EUR unrealized: nothing prices EUR in USDT.
+    add_unpriced_eur_trade(store, NOW)
+    add_trade(store, "eth-eur-bot", opened=NOW - timedelta(minutes=5), symbol="ETH/EUR")
+    add_bar(store, "EUR/BTC", minute(NOW) - timedelta(minutes=1), 0.00002)  # not a USDT price
+    m = store.fleet_metrics(now=NOW)
+    assert m.realized_pnl_by_currency == {
+        "BTC": pytest.approx(0.001),
+        "EUR": pytest.approx(3.0),
+        "USDT": 12.0,
+    }
+    assert m.unrealized_pnl_by_currency == {"EUR": pytest.approx(2.0)}
+    assert m.unconverted_currencies == ["EUR"]
+    realized = m.realized_pnl_total
+    assert realized.amount == pytest.approx(62.0)  # EUR is left out, not guessed
+    assert realized.unconverted == {"EUR": pytest.approx(3.0)} and not realized.complete
+    unrealized = m.unrealized_pnl_total
+    assert unrealized.amount == 0.0 and unrealized.unconverted == {"EUR": pytest.approx(2.0)}
+
+
+def test_the_inverse_market_converts_too(tmp_path: Path) -> None:
+    store = mixed_currency_ledger(tmp_path / "l.duckdb", NOW)
+    # +64 TRY (BTC/TRY); USDT/TRY closes at 32, so 1 TRY = 1/32 USDT: +2 USDT.
+    add_trade(
+        store,
+        "btc-try-bot",
+        opened=NOW - timedelta(hours=2),
+        closed=NOW - timedelta(hours=1),
+        entry=1_000.0,
+        exit_price=1_064.0,
+        symbol="BTC/TRY",
+    )
+    add_bar(store, "USDT/TRY", minute(NOW) - timedelta(minutes=1), 32.0)
+    m = store.fleet_metrics(now=NOW)
+    assert m.conversion_rates["TRY"].inverse and m.conversion_rates["TRY"].rate == 1 / 32
+    assert m.realized_pnl_total.amount == pytest.approx(12 + 0.001 * 50_000 + 64 / 32)  # 64
+
+
+def test_fleet_summary_reports_pnl_per_currency_and_converted(tmp_path: Path) -> None:
+    store = mixed_currency_ledger(tmp_path / "l.duckdb", NOW)
+    add_unpriced_eur_trade(store, NOW)
+    pos = store.fleet_summary(now=NOW)["positions"]
+    assert pos["open"] == 0 and pos["reporting_currency"] == "USDT"
+    assert pos["realized_pnl_by_currency"] == {
+        "BTC": pytest.approx(0.001),
+        "EUR": pytest.approx(3.0),
+        "USDT": 12.0,
+    }
+    assert pos["realized_pnl_total"] == {
+        "currency": "USDT",
+        "amount": pytest.approx(62.0),
+        "rates": {"BTC": 50_000.0},
+        "unconverted": {"EUR": pytest.approx(3.0)},
+    }
+    assert pos["unrealized_pnl_by_currency"] == {}
+    assert pos["unrealized_pnl_total"]["amount"] == 0.0
+    assert pos["conversion_rates"]["BTC"]["symbol"] == "BTC/USDT"
+    assert pos["conversion_rates"]["BTC"]["rate"] == 50_000.0
+    json.dumps(pos)  # JSON as it is
+
+
 def test_bot_metrics(store: LedgerStore) -> None:
     b = store.bot_metrics("btc-scalper", now=NOW)
     assert b is not None
@@ -84,6 +185,7 @@ def test_bot_metrics(store: LedgerStore) -> None:
     assert len(b.signals) == 6 and b.signals[0]["contributions"]["rsi"]["contribution"] == 0.5
     assert len(b.open_positions) == 1 and len(b.trades) == 3
     assert b.realized_pnl == pytest.approx(3.0) and b.unrealized_pnl == pytest.approx(2.0)
+    assert b.currency == "USDT"  # the quote currency of BTC/USDT: the bot's money is in it
     values = [v for _, v in b.equity]
     assert values == [2000.0, 2004.0, 2003.0, 2005.0]
     assert b.next_check_at == minute(NOW) + timedelta(minutes=1)  # never checked: next minute
@@ -96,6 +198,8 @@ def test_bots_overview(store: LedgerStore) -> None:
     assert rows["btc-scalper"]["signals_day"] == 6
     assert rows["btc-scalper"]["open_positions"] == 1
     assert rows["btc-scalper"]["pnl"] == pytest.approx(5.0)
+    assert rows["btc-scalper"]["currency"] == "USDT"
+    assert rows["eth-btc-scalper"]["currency"] == "BTC"
 
 
 def test_signals_older_than_a_day_are_left_out(tmp_path: Path) -> None:
