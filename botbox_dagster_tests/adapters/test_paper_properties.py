@@ -62,18 +62,23 @@ def test_paper_cash_fills_and_stops(
     with tempfile.TemporaryDirectory() as tmp:
         store = make_store(Path(tmp), [paper_bot("b1", capital=CAPITAL)])
         store.run(lambda c: c.execute("DELETE FROM candles"))
-        # Bar k opens k minutes after t0. The entry's bar is the current minute: the fill
-        # happens now, and the bars after it are the ones the monitor must scan.
-        t0 = timeframes.floor(datetime.now(UTC), "1m") - timedelta(minutes=entry_at)
+        # Bars up to the entry's end in the current minute; the fill happens now (wall clock).
+        # The bars after it open from the minute after the fill's, which the monitor scans
+        # first: placed from the fill's real time, so a minute rolling over meanwhile cannot
+        # shift them into the fill's own (unscanned) bar.
+        starts = {
+            k: timeframes.floor(datetime.now(UTC), "1m") - timedelta(minutes=entry_at - k)
+            for k in range(entry_at + 1)
+        }
 
         def store_bar(k: int) -> datetime:
             o, h, lo, c = path[k]
             frame = pd.DataFrame(
                 {"open": [o], "high": [h], "low": [lo], "close": [c], "volume": [1.0]},
-                index=pd.DatetimeIndex([t0 + timedelta(minutes=k)]),
+                index=pd.DatetimeIndex([starts[k]]),
             )
             store.upsert_candles("paper", "BTC/USDT", "1m", frame, source="test")
-            return t0 + timedelta(minutes=k + 1)  # when bar k closes
+            return starts[k] + timedelta(minutes=1)  # when bar k closes
 
         fills_at: dict[int, int] = {}  # fill id -> index of the bar it filled in
 
@@ -89,6 +94,9 @@ def test_paper_cash_fills_and_stops(
         enqueue(store, "b1", size=1.0, stop_loss=stop, take_profit=target)
         execute(entry_at, "entry")
         [opened] = table(store, "positions")
+        fill_bar = timeframes.floor(opened["opened_at"], "1m")
+        for k in range(entry_at + 1, len(path)):
+            starts[k] = fill_bar + timedelta(minutes=k - entry_at)
         # The position's own bar is not scanned (its fill came at its close).
         for k in range(entry_at + 1, len(path)):
             closed_at = store_bar(k)
