@@ -87,7 +87,7 @@ def start_execute_run(
 def execute_run(
     env: dict[str, str],
     log_path: Path,
-    timeout: float = 120.0,
+    timeout: float = 240.0,
     orphan_after_seconds: float | None = None,
 ) -> int:
     """One Dagster execution run to completion; its exit code."""

@@ -9,6 +9,7 @@ are handed to ccxt only: never logged, never stored.
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import ccxt
@@ -19,6 +20,8 @@ from botbox_dagster.domain import exchange_errors as ee
 from botbox_dagster.domain.execution import Fill, OrderResult, Side
 from botbox_dagster.domain.order_states import order_status_from_venue
 from botbox_dagster.domain.precision import MarketPrecision, to_decimal
+
+HELD_TTL_SECONDS = 10.0
 
 
 class LiveExchange:
@@ -33,6 +36,11 @@ class LiveExchange:
         self.client = client
         self.limiter = limiter
         self._markets_loaded = False
+        # Free balances read by ``held`` (one 20-weight account call serves every CLOSE for
+        # HELD_TTL_SECONDS), lowered by each sell this process sends: never above the truth
+        # because of our own orders.
+        self._free: dict[str, float] = {}
+        self._free_at = -math.inf
 
     def _call(
         self, endpoint: str, fn: Any, *args: Any, ambiguous_cid: str | None = None, **kwargs: Any
@@ -140,6 +148,10 @@ class LiveExchange:
         price_hint: float | None = None,
     ) -> OrderResult:
         self._markets()
+        if side is Side.SELL:
+            base = symbol.split("/")[0]
+            if base in self._free:
+                self._free[base] -= amount  # whatever fills, at most this much leaves
         order = self._call(
             "create_order",
             self.client.create_order,
@@ -218,9 +230,15 @@ class LiveExchange:
     def held(self, symbol: str) -> float | None:
         """The free balance of the market's base asset: what a CLOSE of a long can sell."""
         base = symbol.split("/")[0]
-        balance = self._call("fetch_balance", self.client.fetch_balance)
-        free = (balance.get(base) or {}).get("free")
-        return float(free) if free is not None else 0.0
+        if time.monotonic() - self._free_at > HELD_TTL_SECONDS:
+            balance = self._call("fetch_balance", self.client.fetch_balance)
+            self._free = {
+                asset: float(entry.get("free") or 0.0)
+                for asset, entry in balance.items()
+                if isinstance(entry, dict) and "free" in entry
+            }
+            self._free_at = time.monotonic()
+        return max(0.0, self._free.get(base, 0.0))
 
 
 def _fee_of(trades: list[dict[str, Any]]) -> dict[str, Any] | None:
