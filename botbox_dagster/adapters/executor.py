@@ -366,7 +366,17 @@ class Executor:
                 # Sell what the venue holds, not what the ledger thinks: a spot buy paid its
                 # commission in the asset bought, and a CLOSE for more than is held is refused
                 # every time (the stop loss would never execute).
-                held = venue.held(row.symbol)
+                held = venue.held(row.symbol, amount)
+                if held is not None and held <= 0:
+                    # Sold, withdrawn or moved outside BotBox: an order for nothing is no
+                    # answer, the operator has to look.
+                    self._fail(
+                        row,
+                        f"the venue holds none of {row.symbol.split('/')[0]} for position "
+                        f"{position.id if position else '?'} (sold or moved outside BotBox?)",
+                    )
+                    breaker.success()  # the venue answered
+                    return None
                 if held is not None and held < amount:
                     self.report.lines.append(
                         f"#{row.id} position holds {amount:g}, venue {held:g}: selling {held:g}"

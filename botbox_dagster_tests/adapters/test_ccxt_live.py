@@ -446,3 +446,39 @@ def test_a_position_below_the_market_minimum_is_closed_as_dust_not_failed_every_
     assert position["realized_pnl"] == pytest.approx(0.000049)
     # Nothing left open: no CLOSE is queued for it again.
     assert store.open_position("l1", "ETH/BTC") is None
+
+
+def test_the_rest_of_a_partial_close_is_sold_by_the_same_process_from_a_fresh_balance(
+    store: LedgerStore, fx: FakeExchange
+) -> None:
+    executor = live(store)
+    entry(store, "l1", size=0.5)
+    assert executor.run().filled == 1  # 0.4995 ETH held after the ETH commission
+    # The CLOSE fills 40% and ends EXPIRED: 0.499 asked (0.001 step), 40% of it is 0.1996,
+    # filled on the step: 0.199 sold.
+    fx.add_fault("expired_partial", path=ORDER, method="POST", count=1, fill_ratio=0.4)
+    entry(store, "l1", direction="CLOSE", size=0.4995)
+    executor.run()
+    # The same venue object sizes the rest: its cached balance (0.4995 less the 0.499 asked)
+    # is below what the rest needs, so it reads the account again instead of selling 0.0005.
+    for _ in range(3):
+        executor.run()
+    closes = [q for q in queue(store).values() if q["direction"] == "CLOSE"]
+    assert len(closes) == 2 and {q["status"] for q in closes} == {"FILLED"}, closes
+    sells = [o for o in fx.orders() if o["side"] == "SELL"]
+    # 0.4995 - 0.199 = 0.3005 held, sold on the 0.001 step: 0.300 (by hand).
+    assert [o["executedQty"] for o in sells] == ["0.19900000", "0.30000000"]
+    assert len(fx.requests("/api/v3/account", "GET")) == 2
+
+
+def test_a_close_of_a_position_the_venue_no_longer_holds_fails_naming_why(
+    store: LedgerStore, fx: FakeExchange
+) -> None:
+    entry(store, "l1", size=0.5)
+    assert live(store).run().filled == 1
+    fx.set_balance("ETH", "0")  # sold or withdrawn outside BotBox
+    close = entry(store, "l1", direction="CLOSE", size=0.4995)
+    live(store).run()
+    q = queue(store)[close]
+    assert q["status"] == "FAILED" and "holds none of ETH" in q["reason"], q["reason"]
+    assert [o["side"] for o in fx.orders()] == ["BUY"]  # no order for nothing was sent

@@ -45,7 +45,8 @@ class Exchange(Protocol):
         """
         ...
 
-    def held(self, symbol: str) -> float | None:
-        """What the account holds of the market's base asset, or None when the ledger's
-        position is the only record (paper)."""
+    def held(self, symbol: str, need: float) -> float | None:
+        """What the account holds of the market's base asset (read fresh whenever a cheaper
+        answer could not show ``need`` is held), or None when the ledger's position is the
+        only record (paper)."""
         ...

@@ -36,9 +36,9 @@ class LiveExchange:
         self.client = client
         self.limiter = limiter
         self._markets_loaded = False
-        # Free balances read by ``held`` (one 20-weight account call serves every CLOSE for
-        # HELD_TTL_SECONDS), lowered by each sell this process sends: never above the truth
-        # because of our own orders.
+        # Free balances read by ``held`` (one 20-weight account call serves every CLOSE it
+        # covers for HELD_TTL_SECONDS), lowered by each sell this process sends: never above
+        # the truth because of our own orders.
         self._free: dict[str, float] = {}
         self._free_at = -math.inf
 
@@ -227,17 +227,25 @@ class LiveExchange:
                 return self._with_fees(order, symbol, client_order_id)
         return None
 
-    def held(self, symbol: str) -> float | None:
-        """The free balance of the market's base asset: what a CLOSE of a long can sell."""
+    def held(self, symbol: str, need: float) -> float | None:
+        """The free balance of the market's base asset: what a CLOSE of a long can sell.
+
+        The cached balances are a lower bound of the truth as far as this process's orders
+        go (each sell is subtracted in full whatever it fills; buys only add), so they answer
+        only when they show ``need`` is held. Anything less is read fresh: a cached figure
+        below the truth would shrink a CLOSE and strand the rest at the venue.
+        """
         base = symbol.split("/")[0]
-        if time.monotonic() - self._free_at > HELD_TTL_SECONDS:
-            balance = self._call("fetch_balance", self.client.fetch_balance)
-            self._free = {
-                asset: float(entry.get("free") or 0.0)
-                for asset, entry in balance.items()
-                if isinstance(entry, dict) and "free" in entry
-            }
-            self._free_at = time.monotonic()
+        cached = self._free.get(base, 0.0)
+        if time.monotonic() - self._free_at <= HELD_TTL_SECONDS and cached >= need:
+            return cached
+        balance = self._call("fetch_balance", self.client.fetch_balance)
+        self._free = {
+            asset: float(entry.get("free") or 0.0)
+            for asset, entry in balance.items()
+            if isinstance(entry, dict) and "free" in entry
+        }
+        self._free_at = time.monotonic()
         return max(0.0, self._free.get(base, 0.0))
 
 

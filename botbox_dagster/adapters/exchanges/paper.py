@@ -101,7 +101,7 @@ class PaperExchange:
             fills=(Fill(filled, avg, fee, f"paper-{cid}"),) if filled else (),
         )
 
-    def held(self, symbol: str) -> float | None:
+    def held(self, symbol: str, need: float) -> float | None:
         """Paper keeps no per-asset holdings: the ledger's position is what is held."""
         return None
 
