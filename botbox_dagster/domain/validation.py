@@ -103,9 +103,11 @@ def breaker_is_open(
 
 
 def circuit_closed(direction: str, breaker_open: bool) -> str | None:
-    """While an exchange's breaker is open its bots generate no new trades (exits included:
-    they could not execute; the exit rule fires again at the next check)."""
-    return CIRCUIT_OPEN if breaker_open else None
+    """While an exchange's breaker is open its bots open no new positions. Exits are queued:
+    CLOSE rows never expire and the executor sends nothing while the breaker is open, so the
+    exit waits in the queue for the probe. Rejected here, it could not be queued again until
+    the bot's next candle (a signal is logged once per candle)."""
+    return CIRCUIT_OPEN if breaker_open and not _is_close(direction) else None
 
 
 def pause_active(pause: Mapping[str, Any] | None, now: datetime) -> bool:

@@ -185,8 +185,11 @@ def test_pause_all_blocks_entries_but_not_closes(tmp_path: Path) -> None:
     assert report.rejected_by_reason == {"fleet paused": 1}
 
 
-def test_open_circuit_rejects_and_closed_circuit_passes(tmp_path: Path) -> None:
-    store = make_ledger(tmp_path / "l.duckdb", [bot("b1")])
+def test_open_circuit_rejects_entries_queues_exits_and_closed_circuit_passes(
+    tmp_path: Path,
+) -> None:
+    store = make_ledger(tmp_path / "l.duckdb", [bot("b1"), bot("b2")])
+    open_position(store, "b2", "SHORT", amount=2.5)  # the score says LONG: exit the short
 
     def put(opened_at: float) -> None:
         row = json.dumps(BreakerState(BreakerStatus.OPEN, 5, opened_at=opened_at).to_row())
@@ -200,7 +203,12 @@ def test_open_circuit_rejects_and_closed_circuit_passes(tmp_path: Path) -> None:
 
     put(NOW.timestamp() - 5)
     [report] = _tick(store)
-    assert report.verdicts[0].reason == "circuit open"
+    verdicts = {v.signal.bot_id: (v.signal.direction, v.reason) for v in report.verdicts}
+    assert verdicts == {"b1": ("LONG", "circuit open"), "b2": ("CLOSE", None)}
+    # The exit waits in the queue (CLOSE rows never expire) for the breaker's probe.
+    assert [(r["bot_id"], r["direction"], r["status"]) for r in store.queue_rows()] == [
+        ("b2", "CLOSE", "PENDING")
+    ]
     put(NOW.timestamp() - 61)
     report = check_bot(store, "b1", now=NOW, dry_run=True)
     assert report.verdict is not None

@@ -140,7 +140,8 @@ def test_validate_passes_a_clean_signal_and_reports_the_first_denial() -> None:
     )
     assert validate("LONG", _ctx(paused=True, breaker_open=True)) == FLEET_PAUSED
     assert validate("CLOSE", _ctx(paused=True, regime=Regime.VOLATILE)) is None
-    assert validate("CLOSE", _ctx(breaker_open=True)) == CIRCUIT_OPEN
+    # An exit waits in the queue for the breaker's probe instead of being lost for the candle.
+    assert validate("CLOSE", _ctx(breaker_open=True)) is None
 
 
 def test_validate_rejects_a_short_on_spot_after_the_fleet_wide_rules() -> None:
