@@ -38,7 +38,13 @@ def cmd_bots_load(args: argparse.Namespace) -> int:
         for error in exc.errors:
             print(f"  {error}", file=sys.stderr)
         return EXIT_CONFIG
-    report = _store().load_fleet(fleet)
+    try:
+        report = _store().load_fleet(fleet)
+    except ConfigErrors as exc:  # checked against the ledger: a move would orphan a position
+        print(f"rejected {args.file}: nothing was written", file=sys.stderr)
+        for error in exc.errors:
+            print(f"  {error}", file=sys.stderr)
+        return EXIT_CONFIG
     print(
         f"loaded {args.file}: {len(fleet.bots)} bots "
         f"({len(report.added)} added, {len(report.updated)} updated, "
@@ -100,6 +106,26 @@ def cmd_bots_resume(args: argparse.Namespace) -> int:
 
 def cmd_bots_remove(args: argparse.Namespace) -> int:
     return _set_status(args.id, BotStatus.DELETED, args.reason or "removed from the CLI")
+
+
+def cmd_bots_close(args: argparse.Namespace) -> int:
+    from botbox_dagster.adapters.position_monitor import close_bot_positions
+
+    store = _store()
+    if store.get_bot(args.id) is None:
+        print(f"no bot {args.id!r}", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    reason = args.reason or f"cli:{getpass.getuser()}"
+    queued = close_bot_positions(store, args.id, reason, datetime.now(UTC))
+    if not queued:
+        print(f"{args.id}: no open position")
+    for position, row in queued:
+        what = f"CLOSE queued (row {row})" if row is not None else "a CLOSE is already queued"
+        print(
+            f"{args.id}: position {position.id} {position.direction} {position.amount:g} "
+            f"{position.symbol}: {what}; the next execution run sells it at the market"
+        )
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -257,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("pause", cmd_bots_pause, "stop evaluating a bot (open positions stay protected)"),
         ("resume", cmd_bots_resume, "make a paused bot ACTIVE again"),
         ("remove", cmd_bots_remove, "mark a bot DELETED: it never trades again"),
+        ("close", cmd_bots_close, "queue a CLOSE at the market for the bot's open positions"),
     ):
         p = bots_sub.add_parser(name, help=text)
         p.add_argument("id")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from botbox_dagster.defs.execution.controls import pause_all_job, resume_all_job
+from botbox_dagster.defs.execution.controls import close_bot_job, pause_all_job, resume_all_job
 from botbox_dagster.defs.execution.jobs import build_execute_trades_job, known_accounts
 from botbox_dagster.defs.execution.sensors import build_trade_queue_sensor
 from botbox_dagster.defs.market_data.assets import candles
@@ -31,6 +31,7 @@ defs = dg.Definitions(
         execute_trades_job,
         pause_all_job,
         resume_all_job,
+        close_bot_job,
         fleet_status_job,
     ],
     schedules=[market_data_schedule, signal_tick_schedule, fleet_status_schedule],

@@ -139,6 +139,39 @@ def test_malformed_file_is_rejected_and_nothing_changes(
     assert capsys.readouterr().out == before
 
 
+def test_a_bot_holding_a_position_is_not_moved_and_bots_close_queues_its_exit(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from botbox_dagster.adapters.ledger import LedgerStore
+
+    fleet = tmp_path / "bots.yaml"
+    fleet.write_text(GOOD)
+    assert main(["bots", "load", str(fleet)]) == 0
+    store = LedgerStore(home / "botbox.duckdb")
+    add_trade(store, "eth-scalper", opened=datetime.now(UTC), symbol="ETH/USDT")
+    moved = tmp_path / "moved.yaml"
+    moved.write_text(
+        GOOD.replace("markets: [ETH/USDT]", "markets: [ETH/USDT, BTC/USDT]").replace(
+            "exchange: paper, symbol: ETH/USDT, check_interval_minutes: 1",
+            "exchange: paper, symbol: BTC/USDT, check_interval_minutes: 1",
+        )
+    )
+    capsys.readouterr()
+    assert main(["bots", "load", str(moved)]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "nothing was written" in err and "bot 'eth-scalper': symbol holds open position" in err
+    assert store.get_bot("eth-scalper").bot.symbol == "ETH/USDT"  # type: ignore[union-attr]
+
+    assert main(["bots", "close", "eth-scalper", "--reason", "moving"]) == 0
+    assert "LONG 1 ETH/USDT: CLOSE queued (row " in capsys.readouterr().out
+    assert main(["bots", "close", "eth-scalper"]) == 0
+    assert "a CLOSE is already queued" in capsys.readouterr().out
+    [row] = [q for q in store.queue_rows() if q["direction"] == "CLOSE"]
+    assert (row["status"], row["position_size"]) == ("PENDING", 1.0)
+    assert row["reason"] == "closed by the operator: moving"
+    assert main(["bots", "close", "ghost"]) == EXIT_NOT_FOUND
+
+
 @pytest.mark.integration
 def test_installed_console_script_reports_the_demo_fleet(home: Path) -> None:
     botbox = Path(sys.executable).with_name("botbox")

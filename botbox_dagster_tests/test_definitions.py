@@ -22,6 +22,7 @@ EXPECTED_CHECKS = {
 }
 EXPECTED_JOBS = {
     "check_bot_job",
+    "close_bot_job",
     "execute_trades_job",
     "fleet_status_job",
     "market_data_job",

@@ -20,6 +20,7 @@ from botbox_dagster.domain.client_order_id import (
     follow_up_client_order_id,
     format_for,
 )
+from botbox_dagster.domain.execution import OpenPosition
 from botbox_dagster.domain.fills import scan_exit
 
 
@@ -63,3 +64,27 @@ def monitor_positions(store: LedgerStore, exchange: str, now: datetime) -> Monit
         if store.enqueue_close(position, exchange, why, None, retry, now) is not None:
             report.closes_queued.append(f"{position.bot_id} {position.symbol}: {why}")
     return report
+
+
+def close_bot_positions(
+    store: LedgerStore, bot_id: str, reason: str, now: datetime
+) -> list[tuple[OpenPosition, int | None]]:
+    """Queue a CLOSE at the market for each open position of a bot, whatever its symbol or
+    account now (an operator's exit, the one way to free a bot before moving it to another
+    symbol). Each pair is the position and its queue row, None where a CLOSE already waits.
+    The next execution run sends it; a CLOSE that fails is queued again like a stop's."""
+    accounts = store.exchange_accounts()
+    out: list[tuple[OpenPosition, int | None]] = []
+    for exchange, position in store.open_positions_of(bot_id):
+        account = accounts.get(exchange)
+        cid = client_order_id(
+            bot_id,
+            position.symbol,
+            "CLOSE",
+            now.replace(second=0, microsecond=0),
+            leg="manual",
+            fmt=format_for(account.venue if account is not None else ""),
+        )
+        why = f"closed by the operator: {reason}"
+        out.append((position, store.enqueue_close(position, exchange, why, None, cid, now)))
+    return out

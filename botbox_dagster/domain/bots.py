@@ -129,6 +129,19 @@ def _choice(errs: _Errors, name: str, value: Any, enum: type[StrEnum]) -> Any:
     return enum(value)
 
 
+def _one_position(errs: _Errors, value: Any) -> int:
+    """A bot trades one symbol and holds at most one position in it (the ledger keeps one open
+    position per bot and symbol), so any other value would be a limit that never binds."""
+    count = _integer(errs, "limits.max_open_positions", value, minimum=1, maximum=100)
+    if count > 1:
+        errs.add(
+            "limits.max_open_positions",
+            f"must be 1, got {count}: a bot holds at most one position, in its one symbol; "
+            "run one bot per position (the account's max_open_positions caps them together)",
+        )
+    return count
+
+
 def parse_limits(errs: _Errors, raw: Any) -> BotLimits:
     if raw is None:
         return BotLimits()
@@ -142,7 +155,7 @@ def parse_limits(errs: _Errors, raw: Any) -> BotLimits:
     mcp = raw.get("max_correlated_positions", defaults.max_correlated_positions)
     mpv = raw.get("max_position_value")
     return BotLimits(
-        max_open_positions=_integer(errs, "limits.max_open_positions", mop, minimum=1, maximum=100),
+        max_open_positions=_one_position(errs, mop),
         max_position_value=None
         if mpv is None
         else _number(errs, "limits.max_position_value", mpv, minimum=1e-9, maximum=MAX_CAPITAL),

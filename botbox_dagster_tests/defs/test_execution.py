@@ -8,11 +8,21 @@ import dagster as dg
 import pytest
 
 from botbox_dagster.adapters.ledger import LedgerStore
-from botbox_dagster.defs.execution.controls import pause_all_job, resume_all_job
+from botbox_dagster.defs.execution.controls import close_bot_job, pause_all_job, resume_all_job
 from botbox_dagster.defs.execution.jobs import EXCHANGE_TAG, branch_name, build_execute_trades_job
 from botbox_dagster.defs.execution.sensors import build_trade_queue_sensor
 from botbox_dagster.defs.resources import LedgerResource
-from botbox_dagster_tests.adapters.conftest import enqueue, make_store, paper_bot, queue, table
+from botbox_dagster.domain.errors import ConfigErrors
+from botbox_dagster.domain.fleet import parse_fleet
+from botbox_dagster_tests.adapters.conftest import (
+    enqueue,
+    fleet_doc,
+    make_store,
+    paper_bot,
+    queue,
+    set_market,
+    table,
+)
 
 JOB = build_execute_trades_job(["paper", "binance-main"])
 SENSOR = build_trade_queue_sensor(JOB)
@@ -193,3 +203,48 @@ def test_the_sensor_waits_out_an_open_circuit(store: LedgerStore) -> None:
         store.update_breaker("paper", lambda row: ({**row, "opened_at": time.time() - 120}, None))
         result = tick(store, instance)
         assert not isinstance(result, dg.SkipReason)
+
+
+def test_a_bot_with_an_open_position_moves_symbol_only_after_close_bot_job(
+    store: LedgerStore,
+) -> None:
+    enqueue(store, "b1", size=1.0)
+    assert execute(store).success
+    [position] = table(store, "positions")
+    assert position["status"] == "OPEN"
+    moved = [paper_bot("b1", symbol="ETH/USDT", capital=50.0), paper_bot("b2"), paper_bot("b3")]
+    with pytest.raises(ConfigErrors) as refused:
+        store.load_fleet(parse_fleet(fleet_doc(moved), "test fleet"))
+    assert str(refused.value) == (
+        f"bot 'b1': symbol holds open position {position['id']} in BTC/USDT on paper: close it "
+        "(botbox bots close b1) before moving the bot to ETH/USDT on paper"
+    )
+    # All or nothing: b1's other change (capital) did not land either.
+    assert store.get_bot("b1").bot.capital == 1000.0  # type: ignore[union-attr]
+
+    closed = close_bot_job.execute_in_process(
+        run_config={"ops": {"close_bot": {"config": {"bot_id": "b1", "reason": "move to ETH"}}}},
+        resources=resources(store),
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert closed.success
+    assert metadata(closed, "close_bot")["closes_queued"] == 1
+    [close] = [q for q in queue(store).values() if q["direction"] == "CLOSE"]
+    assert close["position_size"] == position["amount"] and close["trigger_price"] is None
+    set_market(store, 110.0)  # sold at the market's price now, not at a stored one
+    assert execute(store, paper={"fee_bps": 0.0, "slippage_bps": 0.0}).success
+    [position] = table(store, "positions")
+    assert position["status"] == "CLOSED" and position["exit_price"] == pytest.approx(110.0)
+    assert position["exit_reason"].startswith("closed by the operator: move to ETH")
+    store.load_fleet(parse_fleet(fleet_doc(moved), "test fleet"))
+    assert store.get_bot("b1").bot.symbol == "ETH/USDT"  # type: ignore[union-attr]
+
+
+def test_close_bot_job_refuses_an_unknown_bot(store: LedgerStore) -> None:
+    result = close_bot_job.execute_in_process(
+        run_config={"ops": {"close_bot": {"config": {"bot_id": "ghost", "reason": "x"}}}},
+        resources=resources(store),
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not result.success and queue(store) == {}

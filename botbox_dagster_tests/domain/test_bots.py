@@ -56,6 +56,7 @@ def test_interval_message_is_exactly_what_the_operator_reads() -> None:
         ({"colour": "red"}, "colour", "not a known bot field"),
         ({"limits": {"max_open_positions": 0}}, "limits.max_open_positions", "between 1 and 100"),
         ({"limits": {"max_open_positions": 2.5}}, "limits.max_open_positions", "integer"),
+        ({"limits": {"max_open_positions": 2}}, "limits.max_open_positions", "must be 1, got 2"),
         ({"limits": {"max_position_value": -1}}, "limits.max_position_value", "between"),
         ({"limits": {"leverage": 10}}, "limits.leverage", "not a known limit"),
         ({"limits": [1, 2]}, "limits", "mapping"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +15,7 @@ from botbox_dagster.domain.accounts import (
     MarketType,
 )
 from botbox_dagster.domain.bots import Bot, BotLimits, BotStatus, TradingMode
+from botbox_dagster.domain.errors import ConfigError, ConfigErrors
 from botbox_dagster.domain.fleet import Fleet, config_hash
 
 BOT_COLUMNS = (
@@ -143,12 +145,37 @@ class BotTables:
                         ],
                     )
                     report.strategies_changed.append(strategy_id)
+            moved = self._moves_with_open_positions(conn, fleet.bots)
+            if moved:
+                raise ConfigErrors(moved)  # the transaction rolls back: nothing is written
             for bot in fleet.bots:
                 self._upsert_bot(conn, bot, now, report)
             self._refresh_markets(conn, now)
 
         self.run(work)
         return report
+
+    @staticmethod
+    def _moves_with_open_positions(conn: Any, bots: Sequence[Bot]) -> list[ConfigError]:
+        """A bot moved to another symbol or account while it holds a position: the position
+        would be orphaned (no signal, stop or CLOSE of the bot would ever look at it again)."""
+        errors = []
+        for bot in bots:
+            for position_id, exchange, symbol in conn.execute(
+                "SELECT id, exchange, symbol FROM positions WHERE bot_id = ? AND status = 'OPEN' "
+                "AND (exchange <> ? OR symbol <> ?) ORDER BY id",
+                [bot.id, bot.exchange, bot.symbol],
+            ).fetchall():
+                errors.append(
+                    ConfigError(
+                        f"bot {bot.id!r}",
+                        f"holds open position {position_id} in {symbol} on {exchange}: close it "
+                        f"(botbox bots close {bot.id}) before moving the bot to {bot.symbol} on "
+                        f"{bot.exchange}",
+                        field="symbol" if symbol != bot.symbol else "exchange",
+                    )
+                )
+        return errors
 
     @staticmethod
     def _upsert_bot(conn: Any, bot: Bot, now: datetime, report: LoadReport) -> None:

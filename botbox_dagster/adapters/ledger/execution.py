@@ -226,6 +226,17 @@ class ExecutionTables:
         )
         return None if row is None else OpenPosition(*row)
 
+    def open_positions_of(self, bot_id: str) -> list[tuple[str, OpenPosition]]:
+        """A bot's open positions with their exchange accounts, oldest first."""
+        rows = self.run(
+            lambda c: c.execute(
+                f"SELECT exchange, {POSITION_COLUMNS} FROM positions "
+                "WHERE bot_id = ? AND status = 'OPEN' ORDER BY id",
+                [bot_id],
+            ).fetchall()
+        )
+        return [(str(r[0]), OpenPosition(*r[1:])) for r in rows]
+
     def mark_sent(self, row: QueueRow, mode: str, now: datetime) -> bool:
         """Record that the order request is about to leave, and in which mode.
 
