@@ -100,6 +100,7 @@ class OrderResult:
     fee: float
     fee_currency: str | None
     fills: tuple[Fill, ...] = field(default_factory=tuple)
+    note: str | None = None  # why a simulated order filled less (the paper volume cap)
 
 
 def entry_side(direction: str) -> Side:

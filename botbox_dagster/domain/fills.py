@@ -3,7 +3,10 @@
 Market orders fill at the market's price at execution time: the close of the newest closed bar
 of the market's base timeframe, never a price older than the order may wait (its TTL), moved
 against the trader by half the spread and by the slippage. A price too old is no price: the
-order waits, as it would at a venue that is not trading.
+order waits, as it would at a venue that is not trading. With a volume cap, one order takes at
+most that share of the bar's volume; the rest is not filled (the order ends EXPIRED with what
+filled, as a market order that ran out of liquidity does at Binance), and an exit's rest is
+queued again. Bars without volume (0 or missing) do not cap.
 
 Stops and targets are scanned over **every** bar since the last scan, oldest first, at the
 market's base timeframe, and only bars that opened after the position was filled (the fill's
@@ -35,12 +38,23 @@ class FillModel:
     spread_bps: float = 2.0  # the full bid-ask spread; a market order pays half of it
     slippage_bps: float = 5.0
     fee_bps: float = 10.0
+    # The largest share of a bar's volume (base units) one order takes; None: no cap.
+    max_volume_share: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("spread_bps", "slippage_bps", "fee_bps"):
             value = getattr(self, name)
             if not value >= 0 or value >= 10_000:
                 raise ValueError(f"{name} must be at least 0 and below 10000, got {value!r}")
+        share = self.max_volume_share
+        if share is not None and not 0 < share <= 1:
+            raise ValueError(f"max_volume_share must be above 0 and at most 1, got {share!r}")
+
+    def fillable(self, amount: float, bar_volume: float | None) -> float:
+        """How much of a market order for ``amount`` fills in a bar that traded ``bar_volume``."""
+        if self.max_volume_share is None or not bar_volume or bar_volume <= 0:
+            return amount
+        return min(amount, self.max_volume_share * bar_volume)
 
     def market_price(self, side: Side, reference: float) -> float:
         """The price a market order fills at, from the market's price: worse for the trader."""
@@ -61,6 +75,7 @@ class Bar:
     high: float
     low: float
     close: float
+    volume: float | None = None  # base units traded; None where the source has none
 
 
 @dataclass(frozen=True)

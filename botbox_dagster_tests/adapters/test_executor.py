@@ -8,11 +8,14 @@ import pytest
 from botbox_dagster.adapters.exchanges.paper import PaperExchange, PaperSettings
 from botbox_dagster.adapters.executor import ExecutionSettings
 from botbox_dagster.adapters.ledger import LedgerStore
+from botbox_dagster.adapters.position_monitor import monitor_positions
+from botbox_dagster.domain import timeframes
 from botbox_dagster.domain.bots import BotStatus
 from botbox_dagster.domain.execution import Side
 from botbox_dagster.fake_exchange import FakeExchange
 from botbox_dagster_tests.adapters.conftest import (
     enqueue,
+    flat_bars,
     live_bot,
     live_exchange,
     make_executor,
@@ -288,3 +291,71 @@ def test_paper_on_a_spot_account_cannot_short(store: LedgerStore) -> None:
         "short selling needs a margin or futures account",
     )
     assert table(store, "orders") == [] and table(store, "positions") == []
+
+
+def _bar_with_volume(store: LedgerStore, price: float, volume: float, minutes_ago: int) -> None:
+    """A closed 1m bar of BTC/USDT that opened ``minutes_ago`` (the newest one stored)."""
+    start = timeframes.floor(datetime.now(UTC), "1m") - timedelta(minutes=minutes_ago)
+    bars = flat_bars(start, [price])
+    bars["volume"] = [volume]
+    store.upsert_candles("paper", "BTC/USDT", "1m", bars, source="test")
+
+
+def _orders_placed_a_bar_ago(store: LedgerStore) -> None:
+    """The orders so far were placed during an earlier bar (the run's clock is real time)."""
+    store.run(lambda c: c.execute("UPDATE orders SET created_at = created_at - INTERVAL 3 MINUTE"))
+
+
+def test_a_volume_cap_fills_part_of_an_order_and_an_exit_sells_the_rest_a_bar_later(
+    store: LedgerStore,
+) -> None:
+    paper = PaperSettings(fee_bps=0.0, slippage_bps=0.0, max_volume_share=0.25)
+    # 4 BTC traded in the bar: orders take at most 25% of it, 1 BTC. An entry for 1.5 fills
+    # 1.0 and ends EXPIRED: the position is the 1.0 bought, at 100.
+    _bar_with_volume(store, 100.0, 4.0, minutes_ago=1)
+    row = enqueue(store, "b1", size=1.5)
+    make_executor(store, paper=paper, run_id="r1").run()
+    [order] = table(store, "orders")
+    assert (order["status"], order["filled"]) == ("EXPIRED", 1.0)
+    [position] = table(store, "positions")
+    assert position["amount"] == 1.0 and queue(store)[row]["status"] == "FILLED"
+    assert "paper volume cap: 1 of 1.5 filled" in queue(store)[row]["reason"]
+    # A second bot's order in the same bar finds the bar's cap used up: nothing fills, as a
+    # market order with no liquidity left ends EXPIRED at the venue.
+    other = enqueue(store, "b2", size=0.1)
+    make_executor(store, paper=paper, run_id="r1b").run()
+    assert queue(store)[other]["status"] == "FAILED"
+    assert (
+        "ended EXPIRED with nothing filled: paper volume cap: 0 of 0.1"
+        in (queue(store)[other]["reason"])
+    )
+    store.run(lambda c: c.execute("DELETE FROM orders WHERE bot_id = 'b2'"))
+    _orders_placed_a_bar_ago(store)
+    # At 110 with 2 BTC traded: the CLOSE of 1.0 sells 0.5. Its rest (0.5), sent at once, finds
+    # the bar used up and fills nothing; the position monitor queues the exit again after the
+    # next bar, which sells it. P&L by hand: 1.0 x (110 - 100) = +10, cash 1,010.
+    _bar_with_volume(store, 110.0, 2.0, minutes_ago=1)
+    enqueue(store, "b1", "CLOSE", size=1.0)
+    make_executor(store, paper=paper, run_id="r2").run()
+    [position] = table(store, "positions")
+    assert position["status"] == "OPEN" and position["amount"] == pytest.approx(0.5)
+    sells = [o for o in table(store, "orders") if o["side"] == "sell"]
+    assert [(o["status"], o["filled"]) for o in sells] == [("EXPIRED", 0.5), ("EXPIRED", 0.0)]
+    _orders_placed_a_bar_ago(store)
+    _bar_with_volume(store, 110.0, 2.0, minutes_ago=0)
+    assert monitor_positions(store, "paper", datetime.now(UTC)).closes_queued
+    make_executor(store, paper=paper, run_id="r3").run()
+    sells = [o for o in table(store, "orders") if o["side"] == "sell"]
+    assert [o["filled"] for o in sells] == [0.5, 0.0, 0.5]
+    [position] = table(store, "positions")
+    assert position["status"] == "CLOSED" and position["realized_pnl"] == pytest.approx(10.0)
+    [balance] = [b for b in table(store, "paper_balances") if b["bot_id"] == "b1"]
+    assert balance["balance"] == pytest.approx(1010.0)
+
+
+def test_without_a_cap_or_without_volume_the_whole_order_fills(store: LedgerStore) -> None:
+    _bar_with_volume(store, 100.0, 0.0, minutes_ago=0)  # a source without volume: no cap
+    enqueue(store, "b1", size=1.5)
+    make_executor(store, paper=PaperSettings(max_volume_share=0.25)).run()
+    [order] = table(store, "orders")
+    assert (order["status"], order["filled"]) == ("FILLED", 1.5)

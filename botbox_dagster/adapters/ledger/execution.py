@@ -342,6 +342,8 @@ class ExecutionTables:
                 if filled_any
                 else (f"order {result.exchange_order_id} ended {result.status} with nothing filled")
             )
+            if result.note:
+                reason += f": {result.note}"
             conn.execute(
                 "UPDATE trade_queue SET status = ?, order_id = ?, pending_key = NULL, "
                 "reason = ?, updated_at = ? WHERE id = ? AND status IN ('EXECUTING', 'PENDING')",
@@ -585,8 +587,9 @@ class ExecutionTables:
             return None
         row = self.run(
             lambda c: c.execute(
-                "SELECT open_time, open, high, low, close FROM candles WHERE exchange = ? "
-                "AND symbol = ? AND timeframe = ? ORDER BY open_time DESC LIMIT 1",
+                "SELECT open_time, open, high, low, close, volume FROM candles "
+                "WHERE exchange = ? AND symbol = ? AND timeframe = ? "
+                "ORDER BY open_time DESC LIMIT 1",
                 [exchange, symbol, tf],
             ).fetchone()
         )

@@ -17,9 +17,14 @@ class PaperConfig(dg.Config):
     max_price_age_seconds: Optional[float] = None  # noqa: UP045 - Dagster config needs Optional
     """A market order fills at the newest close of the market's base timeframe only if that
     bar closed at most this long ago, else it waits for fresh data (no stale fills). Empty: the
-    market's freshness limit (2 min for 1m bars, one bar + 2 min for longer ones)."""
+    market's freshness limit (2 min for 1m bars, one bar + 2 min for longer ones), at most the
+    queue's 5-minute TTL."""
     starting_balance: Optional[float] = None  # noqa: UP045 - Dagster config needs Optional
     """Balance of a bot's first paper trade; empty means the bot's configured capital."""
+    max_volume_share: Optional[float] = None  # noqa: UP045 - Dagster config needs Optional
+    """The largest share of the newest bar's volume one order fills (0.1 = 10%); the rest is
+    not filled and the order ends EXPIRED with what filled (an exit's rest is queued again).
+    Empty: no cap. Bars without volume do not cap."""
 
 
 class ExecutionConfig(dg.Config):
