@@ -5,11 +5,11 @@ from __future__ import annotations
 import dagster as dg
 
 from botbox_dagster.defs.execution.controls import close_bot_job, pause_all_job, resume_all_job
-from botbox_dagster.defs.execution.jobs import build_execute_trades_job, known_accounts
+from botbox_dagster.defs.execution.jobs import execute_trades_job
 from botbox_dagster.defs.execution.sensors import build_trade_queue_sensor
 from botbox_dagster.defs.market_data.assets import candles
 from botbox_dagster.defs.market_data.checks import candles_fresh
-from botbox_dagster.defs.market_data.jobs import market_data_job, market_data_schedule
+from botbox_dagster.defs.market_data.jobs import market_data_job
 from botbox_dagster.defs.operations.assets import fleet_status
 from botbox_dagster.defs.operations.checks import fleet_health_checks
 from botbox_dagster.defs.operations.jobs import fleet_status_job, fleet_status_schedule
@@ -17,14 +17,15 @@ from botbox_dagster.defs.operations.resources import operations_resources
 from botbox_dagster.defs.operations.sensors import alert_sensor, run_failure_alert_sensor
 from botbox_dagster.defs.resources import default_resources
 from botbox_dagster.defs.signals.check import check_bot_job
-from botbox_dagster.defs.signals.tick import signal_tick_job, signal_tick_schedule
-
-execute_trades_job = build_execute_trades_job(known_accounts())
+from botbox_dagster.defs.signals.tick import signal_tick_job
+from botbox_dagster.defs.trading.minute import trading_minute_job, trading_minute_schedule
+from botbox_dagster.defs.trading.tables import TRADING_TABLES
 
 defs = dg.Definitions(
-    assets=[candles, fleet_status],
+    assets=[candles, *TRADING_TABLES, fleet_status],
     asset_checks=[candles_fresh, fleet_health_checks],
     jobs=[
+        trading_minute_job,
         market_data_job,
         signal_tick_job,
         check_bot_job,
@@ -34,7 +35,7 @@ defs = dg.Definitions(
         close_bot_job,
         fleet_status_job,
     ],
-    schedules=[market_data_schedule, signal_tick_schedule, fleet_status_schedule],
+    schedules=[trading_minute_schedule, fleet_status_schedule],
     sensors=[
         build_trade_queue_sensor(execute_trades_job),
         alert_sensor,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-EXPECTED_ASSETS = {"candles", "fleet_status"}
+EXPECTED_ASSETS = {"candles", "fleet_status", "signals", "trade_queue", "orders", "positions"}
 EXPECTED_CHECKS = {
     "candles_fresh",
     "circuit_breakers_closed",
@@ -29,8 +29,9 @@ EXPECTED_JOBS = {
     "pause_all_job",
     "resume_all_job",
     "signal_tick_job",
+    "trading_minute_job",
 }
-EXPECTED_SCHEDULES = {"fleet_status_schedule", "market_data_schedule", "signal_tick_schedule"}
+EXPECTED_SCHEDULES = {"fleet_status_schedule", "trading_minute_schedule"}
 EXPECTED_SENSORS = {"alert_sensor", "run_failure_alert_sensor", "trade_queue_sensor"}
 
 
@@ -66,3 +67,105 @@ def test_schedules_and_sensors_run_by_default(botbox_repository) -> None:  # typ
         assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     for sensor in repo.sensor_defs:
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING, sensor.name
+
+
+# What an operator relies on, written out: each job's tags and ops (with their pools), each
+# schedule's cron, each sensor's target and cadence, each health check's severity.
+JOB_SNAPSHOT = {
+    "check_bot_job": ({"botbox/layer": "signals"}, {"check_bot_now": None}),
+    "close_bot_job": ({"botbox/layer": "controls"}, {"close_bot": None}),
+    "execute_trades_job": (
+        {"botbox/layer": "execution", "dagster/max_runtime": "300"},
+        {"execute_trades": None},
+    ),
+    "fleet_status_job": (
+        {"botbox/layer": "operations"},
+        {"fleet_status": None, "fleet_health_checks": None},
+    ),
+    "market_data_job": (
+        {"botbox/singleton": "market_data"},
+        {"candles": None, "candles_candles_fresh": None},
+    ),
+    "pause_all_job": ({"botbox/layer": "controls"}, {"pause_all": None}),
+    "resume_all_job": ({"botbox/layer": "controls"}, {"resume_all": None}),
+    "signal_tick_job": (
+        {"botbox/singleton": "signal_tick", "botbox/layer": "signals"},
+        {"plan_signal_tick": None, "evaluate_signal_shard": None, "summarize_signal_tick": None},
+    ),
+    "trading_minute_job": (
+        {"botbox/singleton": "trading_minute", "botbox/layer": "signals"},
+        {
+            "refresh_candles": None,
+            "monitor_open_positions": None,
+            "plan_signal_tick": None,
+            "evaluate_signal_shard": None,
+            "summarize_signal_tick": None,
+        },
+    ),
+}
+SCHEDULE_SNAPSHOT = {
+    "fleet_status_schedule": ("* * * * *", "fleet_status_job", "UTC"),
+    "trading_minute_schedule": ("* * * * *", "trading_minute_job", "UTC"),
+}
+SENSOR_SNAPSHOT = {
+    "alert_sensor": 30,
+    "run_failure_alert_sensor": 30,
+    "trade_queue_sensor": 5,
+}
+CHECK_SEVERITY = {
+    "circuit_breakers_closed": "ERROR",
+    "no_rate_limit_violations": "ERROR",
+    "execution_failure_rate": "ERROR",
+    "orders_settled": "ERROR",
+    "signal_latency": "WARN",
+    "queue_depth": "WARN",
+    "rejection_rate": "WARN",
+    "market_data_fresh": "WARN",
+}
+
+
+def test_definitions_snapshot(botbox_repository) -> None:  # type: ignore[no-untyped-def]
+    repo = botbox_repository
+    jobs = {
+        j.name: (dict(j.tags), {n.name: n.definition.pool for n in j.graph.nodes})
+        for j in repo.get_all_jobs()
+        if not j.name.startswith("__")
+    }
+    assert jobs == JOB_SNAPSHOT
+    schedules = {
+        s.name: (s.cron_schedule, s.job_name, s.execution_timezone) for s in repo.schedule_defs
+    }
+    assert schedules == SCHEDULE_SNAPSHOT
+    assert {s.name: s.minimum_interval_seconds for s in repo.sensor_defs} == SENSOR_SNAPSHOT
+    assert repo.get_sensor_def("trade_queue_sensor").job_name == "execute_trades_job"
+    severity = {}
+    for key in repo.asset_graph.asset_check_keys:
+        if key.asset_key.to_user_string() == "fleet_status":
+            description = repo.asset_graph.get_check_spec(key).description or ""
+            severity[key.name] = description.rsplit("(", 1)[-1].split()[0]
+    assert severity == CHECK_SEVERITY
+
+
+def test_loading_the_definitions_never_touches_the_ledger(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A code location loads (the UI, every run process) without opening the ledger: with a
+    ledger in place, any LedgerStore built during the import ends the process."""
+    import os
+    import subprocess
+    import sys
+
+    from botbox_dagster.adapters.ledger import LedgerStore
+
+    home = tmp_path / "home"
+    LedgerStore(home / "botbox.duckdb").exchange_accounts()  # a migrated ledger exists
+    env = {**os.environ, "BOTBOX_HOME": str(home)}
+    env.pop("BOTBOX_LEDGER", None)
+    probe = (
+        "import os\n"
+        "from botbox_dagster.adapters.ledger import store\n"
+        "store.LedgerStore.__init__ = lambda *a, **k: os._exit(3)\n"
+        "import botbox_dagster.definitions\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]

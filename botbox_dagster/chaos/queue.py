@@ -106,6 +106,11 @@ def open_rows(store: LedgerStore) -> int:
     return sum(n for s, n in counts.items() if s not in TERMINAL)
 
 
+def terminal_rows(store: LedgerStore) -> int:
+    """Rows in a terminal state."""
+    return sum(n for s, n in queue_counts(store).items() if s in TERMINAL)
+
+
 def rows(store: LedgerStore, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
     """A query's result as dicts."""
 

@@ -37,18 +37,6 @@ def tool(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
 
 
-def set_pool_limit(env: dict[str, str], pool: str, limit: int) -> None:
-    """``dagster instance concurrency set POOL LIMIT`` on the chaos instance."""
-    Path(env["BOTBOX_DAGSTER_STORAGE"]).mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [tool("dagster"), "instance", "concurrency", "set", pool, str(limit)],
-        env=env,
-        cwd=REPO_ROOT,
-        check=True,
-        capture_output=True,
-    )
-
-
 def start_execute_run(
     env: dict[str, str],
     log_path: Path,
@@ -60,7 +48,7 @@ def start_execute_run(
     op_config: dict[str, object] = {"account": account}
     if orphan_after_seconds is not None:
         op_config["orphan_after_seconds"] = orphan_after_seconds
-    config.write_text(yaml.safe_dump({"ops": {"route_execution": {"config": op_config}}}))
+    config.write_text(yaml.safe_dump({"ops": {"execute_trades": {"config": op_config}}}))
     log = log_path.open("ab")
     try:
         return subprocess.Popen(
@@ -137,8 +125,8 @@ for record in instance.get_run_records(filters=RunsFilter(statuses=alive)):
 
 def fail_killed_runs(env: dict[str, str]) -> None:
     """What the daemon's run monitoring does for a run past its ``dagster/max_runtime``: mark
-    the killed runs failed and free the pool slots they held (nobody else would: a SIGKILLed
-    ``dagster job execute`` process leaves its run STARTED and its slot taken)."""
+    the killed runs failed and free any concurrency slots they held (nobody else would: a
+    SIGKILLed ``dagster job execute`` process leaves its run STARTED)."""
     subprocess.run(
         [sys.executable, "-c", _MONITOR], env=env, cwd=REPO_ROOT, check=True, capture_output=True
     )

@@ -28,7 +28,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from botbox_dagster.chaos import runs
-from botbox_dagster.chaos.fleet import ACCOUNT
 from botbox_dagster.chaos.queue import open_rows, seed_burst
 from botbox_dagster.chaos.report import ORDER_PATH, ChaosReport
 from botbox_dagster.chaos.world import World, chaos_world
@@ -51,7 +50,6 @@ def burst(o: Options) -> ChaosReport:
     """200 bots on 10 markets, a burst of signals every simulated minute, N concurrent runs."""
     # 300 weight a minute: the smallest limit whose 10% burst still admits exchangeInfo (20).
     with chaos_world(bots=o.bots or 200, weight_limit=300, orders_per_10s=50, seed=o.seed) as w:
-        runs.set_pool_limit(w.env, f"exchange-{ACCOUNT}", o.processes)
         return run_bursts(w, o, per_burst=max(1, len(w.bots) // 8))
 
 

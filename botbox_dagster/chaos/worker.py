@@ -1,7 +1,7 @@
 """One execution pass for an account without Dagster: what a run's op does, in a bare process.
 
-``python -m botbox_dagster.chaos.worker --account fake --run-id ID`` builds the account's venues
-exactly as ``execute_trades_job`` does (``adapters/venues.py``) and runs the :class:`Executor`
+``python -m botbox_dagster.chaos.worker --account fake --run-id ID`` builds the account's executor
+exactly as ``execute_trades_job`` does (``services/execution.py``) and runs the :class:`Executor`
 once. It starts in ~1 s instead of a Dagster run's ~4 s, which is what lets the crash trials kill
 it at random points many times within a test's budget. Prints the report as one JSON line.
 """
@@ -13,12 +13,10 @@ import json
 import os
 import sys
 
-from botbox_dagster.adapters.circuit import LedgerCircuitBreaker
 from botbox_dagster.adapters.exchanges.paper import PaperSettings
-from botbox_dagster.adapters.executor import ExecutionSettings, Executor
+from botbox_dagster.adapters.executor import ExecutionSettings
 from botbox_dagster.adapters.ledger import LedgerStore
-from botbox_dagster.adapters.venues import live_venue, paper_venue
-from botbox_dagster.domain.circuit_breaker import BreakerConfig
+from botbox_dagster.services.execution import build_executor
 from botbox_dagster.settings import load_settings
 
 
@@ -32,24 +30,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = load_settings()
     store = LedgerStore(settings.ledger_path)
-    account = store.exchange_accounts()[args.account]
-    executor = Executor(
+    executor = build_executor(
         store,
-        account.id,
-        paper_venue(store, account.id, PaperSettings()),
-        live_venue(store, account, timeout_ms=5_000),
-        LedgerCircuitBreaker(
-            store, account.id, BreakerConfig(open_seconds=settings.breaker_open_seconds)
-        ),
-        ExecutionSettings(
+        args.account,
+        run_id=args.run_id,
+        # A bare worker knows no other live runs: whatever is EXECUTING is reconciled.
+        alive=lambda _run_id: False,
+        settings=ExecutionSettings(
             max_run_seconds=args.max_seconds,
             retry_base_seconds=args.retry_base_seconds,
             retry_cap_seconds=2.0,
-            live_trading_enabled=settings.live_trading_enabled,
         ),
-        args.run_id,
-        # A bare worker knows no other live runs: whatever is EXECUTING is reconciled.
-        lambda _run_id: False,
+        paper=PaperSettings(),
+        breaker_open_seconds=settings.breaker_open_seconds,
+        live_trading_enabled=settings.live_trading_enabled,
+        live_timeout_ms=5_000,
         log=lambda m: print(m, file=sys.stderr, flush=True),
     )
     report = executor.run()

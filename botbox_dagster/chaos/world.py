@@ -17,7 +17,7 @@ from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.chaos import runs
 from botbox_dagster.chaos.exchange import FakeProcess, fake_exchange_process
 from botbox_dagster.chaos.fleet import ACCOUNT, bot_ids, fleet_doc, markets, write_candles
-from botbox_dagster.chaos.queue import open_rows
+from botbox_dagster.chaos.queue import open_rows, terminal_rows
 from botbox_dagster.chaos.report import ChaosReport, collect
 from botbox_dagster.domain.accounts import ExchangeAccount
 from botbox_dagster.domain.circuit_breaker import BreakerState
@@ -63,10 +63,18 @@ class World:
         pause_s: float = 0.5,
         orphan_after_seconds: float | None = None,
     ) -> int:
-        """Execution runs, one after another, until every row is terminal; runs made."""
+        """Execution runs, one after another, until every row is terminal; runs made.
+
+        Past ``deadline_s`` a drain ends at the first run that made no progress (no row became
+        terminal): one still settling rows goes on, up to 10 minutes more, so a slow machine
+        makes it longer, not a failure.
+        """
         end = time.monotonic() + deadline_s
-        made = 0
-        while open_rows(self.store) and time.monotonic() < end:
+        made, stalled, settled = 0, 0, terminal_rows(self.store)
+        while open_rows(self.store):
+            now = time.monotonic()
+            if now > end + 600 or (now > end and stalled):
+                break
             made += 1
             if dagster:
                 self.dagster_run(f"drain-{made}", orphan_after_seconds)
@@ -74,6 +82,8 @@ class World:
                 proc = runs.start_worker(self.env, self.log_path(f"worker-d{made}"), f"d{made}")
                 proc.wait(timeout=120)
             time.sleep(pause_s)
+            before, settled = settled, terminal_rows(self.store)
+            stalled = 0 if settled > before else stalled + 1
         return made
 
     def report(self, scenario: str, *, with_rate: bool = True) -> ChaosReport:

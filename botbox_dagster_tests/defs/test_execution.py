@@ -9,7 +9,11 @@ import pytest
 
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.defs.execution.controls import close_bot_job, pause_all_job, resume_all_job
-from botbox_dagster.defs.execution.jobs import EXCHANGE_TAG, branch_name, build_execute_trades_job
+from botbox_dagster.defs.execution.jobs import (
+    EXCHANGE_TAG,
+    execute_trades_job,
+    execution_run_config,
+)
 from botbox_dagster.defs.execution.sensors import build_trade_queue_sensor
 from botbox_dagster.defs.resources import LedgerResource
 from botbox_dagster.domain.errors import ConfigErrors
@@ -24,7 +28,7 @@ from botbox_dagster_tests.adapters.conftest import (
     table,
 )
 
-JOB = build_execute_trades_job(["paper", "binance-main"])
+JOB = execute_trades_job
 SENSOR = build_trade_queue_sensor(JOB)
 
 
@@ -45,31 +49,32 @@ def metadata(result: dg.ExecuteInProcessResult, step: str) -> dict[str, Any]:
     raise AssertionError(f"no output from {step}")
 
 
-def execute(store: LedgerStore, account: str = "paper", **config: Any) -> dg.ExecuteInProcessResult:
+def execute(
+    store: LedgerStore, account: str = "paper", tag: str | None = "", **config: Any
+) -> dg.ExecuteInProcessResult:
+    """One run for ``account``, tagged as the sensor tags it (``tag=None``: untagged)."""
+    tags = {} if tag is None else {EXCHANGE_TAG: tag or account}
     return JOB.execute_in_process(
-        run_config={"ops": {"route_execution": {"config": {"account": account, **config}}}},
+        run_config=execution_run_config(account, **config),
         resources=resources(store),
         instance=dg.DagsterInstance.ephemeral(),
+        tags=tags,
+        raise_on_error=False,
     )
 
 
-def test_each_account_op_is_in_its_own_pool() -> None:
-    pools = {node.name: node.definition.pool for node in JOB.graph.nodes}
-    assert pools["execute_trades__paper"] == "exchange-paper"
-    assert pools[f"execute_trades__{branch_name('binance-main')}"] == "exchange-binance-main"
-    # accounts that differ only in '-' and '_' get their own op and pool
-    assert branch_name("binance-main") != branch_name("binance_main")
-    assert pools["execute_trades__other"] == "exchange-other"
-    assert pools["route_execution"] is None  # routing holds no exchange slot
+def test_one_static_job_serves_every_account_and_holds_no_pool() -> None:
+    # The account is run config; one run per account is the run queue's tag limit.
+    assert [node.name for node in JOB.graph.nodes] == ["execute_trades"]
+    assert JOB.graph.nodes[0].definition.pool is None
+    assert JOB.tags["dagster/max_runtime"] == "300"
 
 
 def test_the_job_executes_an_account_and_reports_it(store: LedgerStore) -> None:
     rows = [enqueue(store, "b1", size=1.0), enqueue(store, "b2", size=2.0)]
     result = execute(store, paper={"fee_bps": 0.0, "slippage_bps": 0.0, "starting_balance": 500})
     assert result.success
-    ran = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"}
-    assert ran == {"route_execution", "execute_trades__paper"}  # other branches skipped
-    meta = metadata(result, "execute_trades__paper")
+    meta = metadata(result, "execute_trades")
     assert meta["account"] == "paper" and meta["filled"] == 2 and meta["claimed"] == 2
     assert meta["failed"] == 0 and meta["fleet_paused"] is False
     assert "opened position" in meta["trades"]
@@ -78,16 +83,26 @@ def test_the_job_executes_an_account_and_reports_it(store: LedgerStore) -> None:
 
 
 def test_an_unknown_account_fails_the_run_with_the_known_ones(store: LedgerStore) -> None:
-    result = JOB.execute_in_process(
-        run_config={"ops": {"route_execution": {"config": {"account": "nope"}}}},
-        resources=resources(store),
-        instance=dg.DagsterInstance.ephemeral(),
-        raise_on_error=False,
-    )
+    result = execute(store, "nope")
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    assert failure.step_key == "execute_trades__other"
+    assert failure.step_key == "execute_trades"
     assert "unknown exchange account 'nope' (known: paper)" in str(failure.event_specific_data)
+
+
+def test_a_run_tagged_for_another_account_fails_and_an_untagged_one_runs(
+    store: LedgerStore,
+) -> None:
+    row = enqueue(store, "b1", size=1.0)
+    wrong = execute(store, "paper", tag="binance-main")
+    assert not wrong.success and queue(store)[row]["status"] == "PENDING"
+    failure = next(e for e in wrong.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "tagged botbox/exchange=binance-main but configured for account 'paper'" in str(
+        failure.event_specific_data
+    )
+    # A Launchpad launch without the tag still executes (claims and the rate budget hold).
+    assert execute(store, "paper", tag=None).success
+    assert queue(store)[row]["status"] == "FILLED"
 
 
 def test_pause_and_resume_write_the_control_and_gate_entries(store: LedgerStore) -> None:
@@ -108,7 +123,7 @@ def test_pause_and_resume_write_the_control_and_gate_entries(store: LedgerStore)
 
     entry = enqueue(store, "b1", size=1.0)
     result = execute(store)
-    assert metadata(result, "execute_trades__paper")["fleet_paused"] is True
+    assert metadata(result, "execute_trades")["fleet_paused"] is True
     assert queue(store)[entry]["status"] == "PENDING"
 
     resumed = resume_all_job.execute_in_process(
@@ -140,7 +155,7 @@ def test_the_sensor_launches_one_run_per_account_with_work(store: LedgerStore) -
         assert sorted(by_account) == ["binance-main", "paper"]
         paper = by_account["paper"]
         assert paper.tags["botbox/pending"] == "2"
-        assert paper.run_config == {"ops": {"route_execution": {"config": {"account": "paper"}}}}
+        assert paper.run_config == {"ops": {"execute_trades": {"config": {"account": "paper"}}}}
 
         same = tick(store, instance)  # nothing changed: the same keys, deduplicated by the daemon
         assert [r.run_key for r in same.run_requests] == [r.run_key for r in first.run_requests]
@@ -153,7 +168,7 @@ def test_the_sensor_launches_one_run_per_account_with_work(store: LedgerStore) -
         # the rows still wait, so the next key is new and the daemon launches another run.
         instance.create_run_for_job(
             job_def=JOB,
-            run_config={"ops": {"route_execution": {"config": {"account": "paper"}}}},
+            run_config=execution_run_config("paper"),
             tags={EXCHANGE_TAG: "paper"},
             status=dg.DagsterRunStatus.FAILURE,
         )
@@ -163,7 +178,7 @@ def test_the_sensor_launches_one_run_per_account_with_work(store: LedgerStore) -
 
         instance.create_run_for_job(
             job_def=JOB,
-            run_config={"ops": {"route_execution": {"config": {"account": "paper"}}}},
+            run_config=execution_run_config("paper"),
             tags={EXCHANGE_TAG: "paper"},
             status=dg.DagsterRunStatus.STARTING,
         )
@@ -176,7 +191,7 @@ def test_the_sensor_skips_when_every_account_is_busy(store: LedgerStore) -> None
     with dg.instance_for_test() as instance:
         instance.create_run_for_job(
             job_def=JOB,
-            run_config={"ops": {"route_execution": {"config": {"account": "paper"}}}},
+            run_config=execution_run_config("paper"),
             tags={EXCHANGE_TAG: "paper"},
             status=dg.DagsterRunStatus.STARTED,
         )

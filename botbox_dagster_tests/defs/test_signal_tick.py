@@ -12,7 +12,7 @@ import dagster as dg
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.defs.resources import LedgerResource
 from botbox_dagster.defs.signals.check import check_bot_job
-from botbox_dagster.defs.signals.tick import signal_tick_job, signal_tick_schedule
+from botbox_dagster.defs.signals.tick import signal_tick_job
 from botbox_dagster.domain import timeframes
 from botbox_dagster_tests.signal_helpers import bot, make_ledger, open_position
 
@@ -135,30 +135,9 @@ def test_check_bot_job_queues_when_not_dry(tmp_path: Path) -> None:
     assert store.get_bot("b2").last_check_at is None  # type: ignore[union-attr]
 
 
-def test_schedule_requests_a_tick_and_skips_while_one_runs() -> None:
-    tick = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
-        request = signal_tick_schedule(context)
-        assert isinstance(request, dg.RunRequest)
-        assert (
-            request.run_config["ops"]["plan_signal_tick"]["config"]["tick_time"] == tick.isoformat()
-        )
-        instance.create_run_for_job(
-            signal_tick_job,
-            tags={"botbox/singleton": "signal_tick"},
-            status=dg.DagsterRunStatus.STARTED,
-        )
-        skipped = signal_tick_schedule(
-            dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
-        )
-        assert isinstance(skipped, dg.SkipReason)
-
-
 def test_definitions_include_the_signal_jobs(botbox_repository) -> None:  # type: ignore[no-untyped-def]
     repo = botbox_repository
     assert repo.get_job("signal_tick_job").name == "signal_tick_job"
     assert repo.get_job("check_bot_job").name == "check_bot_job"
-    assert repo.get_schedule_def("signal_tick_schedule").default_status == (
-        dg.DefaultScheduleStatus.RUNNING
-    )
+    # The minute's tick is a step of trading_minute_job; signal_tick_job is launched by hand.
+    assert repo.get_schedule_def("trading_minute_schedule").job_name == "trading_minute_job"

@@ -19,7 +19,6 @@ import pytest
 
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.chaos import runs
-from botbox_dagster.chaos.fleet import ACCOUNT
 from botbox_dagster.chaos.queue import rows
 from botbox_dagster.chaos.world import chaos_world
 from botbox_dagster.settings import REPO_ROOT
@@ -53,7 +52,6 @@ def test_runs_sensor_cli_and_writer_share_the_ledger_without_losing_writes(
     tmp_path: Path,
 ) -> None:
     with chaos_world(bots=20) as w:
-        runs.set_pool_limit(w.env, f"exchange-{ACCOUNT}", 2)
         bots = sorted(w.bots)
         writer_out = tmp_path / "writer.out"
         with writer_out.open("w") as out:

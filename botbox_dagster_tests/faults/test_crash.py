@@ -37,9 +37,10 @@ DAGSTER_TRIALS = 3
 def test_kill_9_of_dagster_execution_runs_recovers_through_dagster() -> None:
     """The same guarantee with real ``execute_trades_job`` run processes killed mid-run.
 
-    A killed run stays STARTED in Dagster's storage and keeps its pool slot until the daemon's
-    run monitoring fails it (execution runs carry ``dagster/max_runtime``) and frees the slot;
-    the test does the same with ``fail_killed_runs``, then recovery runs reconcile.
+    A killed run stays STARTED in Dagster's storage, holding its account's run slot (the run
+    queue counts it as in progress), until the daemon's run monitoring fails it (execution runs
+    carry ``dagster/max_runtime``); the test does the same with ``fail_killed_runs``, then
+    recovery runs reconcile.
     """
     with chaos_world(bots=20, seed=11) as w:
         crash_trials(w, DAGSTER_TRIALS, per_trial=4, dagster=True)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import pytest
 
-from botbox_dagster.chaos import runs
-from botbox_dagster.chaos.fleet import ACCOUNT
 from botbox_dagster.chaos.scenarios import Options, run_bursts
 from botbox_dagster.chaos.world import chaos_world
 
@@ -19,7 +17,6 @@ from botbox_dagster.chaos.world import chaos_world
 def test_bursts_from_200_bots_stay_within_80_percent_and_never_see_429() -> None:
     options = Options(minutes=10, minute_seconds=2.0, processes=3, deadline_s=150)
     with chaos_world(bots=200, weight_limit=300, orders_per_10s=50, seed=3) as w:
-        runs.set_pool_limit(w.env, f"exchange-{ACCOUNT}", options.processes)
         report = run_bursts(w, options, per_burst=25)
 
     rate = report.rate

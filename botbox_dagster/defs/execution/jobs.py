@@ -1,50 +1,60 @@
 """``execute_trades_job``: one exchange account's trade queue → orders, fills, positions.
 
-The job routes to one op per exchange account known when the code location loaded, each in the
-Dagster pool ``exchange-<account>`` (pools are fixed when an op is defined), plus a catch-all
-branch for accounts added later (pool ``exchange-other``) until the code location is reloaded.
-Only the chosen branch runs; the others are skipped and never take a pool slot.
+One static job for every account: the account comes from run config, and the run carries the
+tag ``botbox/exchange=<account>``, on which the instance's run queue allows one run at a time
+per account (``dagster.yaml``, ``tag_concurrency_limits``). Adding an account to the fleet
+needs no code-location reload, and loading the definitions never touches the ledger. Two runs
+of one account that bypass the queue (``dagster job execute``, a mislabelled launch) still
+never send a row twice or pass the rate limit: rows are claimed in the ledger, and the rate
+budget is shared there by every process (docs/architecture.md, Execution).
 """
 
-import re
-import zlib
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import dagster as dg
 
-from botbox_dagster.adapters.circuit import LedgerCircuitBreaker
 from botbox_dagster.adapters.exchanges.paper import PaperSettings
-from botbox_dagster.adapters.executor import ExecutionSettings, Executor
-from botbox_dagster.adapters.venues import live_venue, paper_venue
+from botbox_dagster.adapters.executor import ExecutionSettings
 from botbox_dagster.defs.execution.config import ExecutionConfig
 from botbox_dagster.defs.resources import LedgerResource
 from botbox_dagster.defs.runs import IN_PROGRESS
-from botbox_dagster.domain.circuit_breaker import BreakerConfig
 from botbox_dagster.domain.validation import pause_active
+from botbox_dagster.services.execution import UnknownAccountError, build_executor
 from botbox_dagster.settings import load_settings
 
 EXCHANGE_TAG = "botbox/exchange"
-OTHER = "other"
+EXECUTE_OP = "execute_trades"
 
 
-def branch_name(account: str) -> str:
-    """An op-name-safe name for an account; accounts that differ only in '-' vs '_' stay apart."""
-    safe = re.sub(r"[^a-z0-9_]", "_", account)
-    return safe if safe == account else f"{safe}_{zlib.crc32(account.encode()):08x}"
+def execution_run_config(account: str, **config: object) -> dict[str, object]:
+    """Run config of ``execute_trades_job`` for one account."""
+    return {"ops": {EXECUTE_OP: {"config": {"account": account, **config}}}}
 
 
-def _execute(
-    context: dg.OpExecutionContext, ledger: LedgerResource, config: ExecutionConfig
+@dg.op(
+    name=EXECUTE_OP,
+    description=(
+        "Execute the configured exchange account's trade queue: expire stale entries, "
+        "reconcile interrupted rows by client order id, then place orders (CLOSE first) "
+        "through the account's shared rate limiter and circuit breaker."
+    ),
+    tags={"botbox/layer": "execution"},
+)
+def execute_trades(
+    context: dg.OpExecutionContext, config: ExecutionConfig, ledger: LedgerResource
 ) -> dg.Output:
-    store = ledger.store()
-    accounts = store.exchange_accounts()
-    account = accounts.get(config.account)
-    if account is None:
+    tagged = context.run.tags.get(EXCHANGE_TAG)
+    if tagged is not None and tagged != config.account:
         raise dg.Failure(
-            f"unknown exchange account {config.account!r} (known: {', '.join(accounts)})"
+            f"run tagged {EXCHANGE_TAG}={tagged} but configured for account "
+            f"{config.account!r}: the tag is what limits each account to one run"
         )
-    paper = paper_venue(store, account.id, PaperSettings(**config.paper.model_dump()))
+    if tagged is None:
+        context.log.warning(
+            f"no {EXCHANGE_TAG} tag: this run is not held to one run per account by the run "
+            "queue (rows are still claimed once and the rate budget is still shared)"
+        )
+    store = ledger.store()
     instance = context.instance
 
     def alive(run_id: str) -> bool:
@@ -52,34 +62,47 @@ def _execute(
         return run is not None and run.status in IN_PROGRESS
 
     settings = load_settings()
-    cooldown = settings.breaker_open_seconds
-    executor = Executor(
-        store,
-        account.id,
-        paper,
-        live_venue(store, account),
-        LedgerCircuitBreaker(
-            store, account.id, BreakerConfig(open_seconds=cooldown, probe_timeout_seconds=60.0)
-        ),
-        ExecutionSettings(
-            batch_size=config.batch_size,
-            max_attempts=config.max_attempts,
-            orphan_after_seconds=config.orphan_after_seconds,
+    try:
+        executor = build_executor(
+            store,
+            config.account,
+            run_id=context.run_id,
+            alive=alive,
+            settings=ExecutionSettings(
+                batch_size=config.batch_size,
+                max_attempts=config.max_attempts,
+                orphan_after_seconds=config.orphan_after_seconds,
+            ),
+            paper=PaperSettings(**config.paper.model_dump()),
+            breaker_open_seconds=settings.breaker_open_seconds,
             live_trading_enabled=settings.live_trading_enabled,
-        ),
-        context.run_id,
-        alive,
-        log=context.log.warning,
-    )
+            log=context.log.warning,
+        )
+    except UnknownAccountError as exc:
+        raise dg.Failure(str(exc)) from exc
     paused = pause_active(store.get_control("pause_all"), datetime.now(UTC))
     report = executor.run(closes_only=paused)
     for line in report.lines:
         context.log.info(line)
     lat = sorted(report.latencies)
+    if report.claimed or report.reconciled or report.expired:
+        # What the run wrote, on the ledger tables' assets (lineage from the queue to fills).
+        context.log_event(
+            dg.AssetMaterialization(
+                asset_key="orders",
+                metadata={"account": config.account, "filled": report.filled},
+            )
+        )
+        context.log_event(
+            dg.AssetMaterialization(
+                asset_key="positions",
+                metadata={"account": config.account, "trades": report.filled},
+            )
+        )
     return dg.Output(
         None,
         metadata={
-            "account": account.id,
+            "account": config.account,
             "fleet_paused": paused,
             "claimed": report.claimed,
             "filled": report.filled,
@@ -102,74 +125,17 @@ def _execute(
     )
 
 
-def _branch_op(account: str, pool: str) -> dg.OpDefinition:
-    @dg.op(
-        name=f"execute_trades__{branch_name(account)}",
-        pool=pool,
-        description=(
-            f"Execute the trade queue of exchange account '{account}' in pool '{pool}': expire stale "
-            "rows, reconcile interrupted ones by client order id, then place orders "
-            "(CLOSE first) through the shared rate limiter and circuit breaker."
-            if account != OTHER
-            else "Execute the queue of an account added after the code location loaded."
-        ),
-        tags={"botbox/layer": "execution"},
-    )
-    def execute_branch(
-        context: dg.OpExecutionContext, ledger: LedgerResource, settings: dict
-    ) -> dg.Output:
-        return _execute(context, ledger, ExecutionConfig(**settings))
-
-    return execute_branch
-
-
-def build_execute_trades_job(accounts: list[str]) -> dg.JobDefinition:
-    """The execution job with one pooled branch per known account."""
-    names = sorted({branch_name(a): a for a in accounts}.items())
-    branches = [*(n for n, _ in names), OTHER]
-
-    @dg.op(
-        out={b: dg.Out(dict, is_required=False) for b in branches},
-        description="Choose the branch (and so the Dagster pool) of the configured account.",
-    )
-    def route_execution(config: ExecutionConfig) -> Iterator[dg.Output]:
-        branch = branch_name(config.account)
-        yield dg.Output(config.model_dump(), output_name=branch if branch in branches else OTHER)
-
-    ops = {n: _branch_op(a, f"exchange-{a}") for n, a in names}
-    ops[OTHER] = _branch_op(OTHER, "exchange-other")
-
-    @dg.graph
-    def execute_trades() -> None:
-        routed = route_execution()
-        handles = dict(zip(branches, routed, strict=True)) if len(branches) > 1 else {OTHER: routed}
-        for name in branches:
-            ops[name](handles[name])
-
-    return execute_trades.to_job(
-        name="execute_trades_job",
-        description=(
-            "Execute one exchange account's trade queue (launched by trade_queue_sensor, at most "
-            "one run per account at a time). Paper settings are run config."
-        ),
-        config=dg.RunConfig(ops={"route_execution": ExecutionConfig()}),
-        # Run monitoring fails a run past this (even one whose process was killed and cannot
-        # say so), then frees its pool slot; without it a crashed run would block its account.
-        tags={"botbox/layer": "execution", "dagster/max_runtime": "300"},
-    )
-
-
-def known_accounts() -> list[str]:
-    """Exchange accounts in the ledger when the code location loads (none if it is absent)."""
-    path = load_settings().ledger_path
-    if not path.exists():
-        return []
-    try:
-        from botbox_dagster.adapters.ledger import LedgerStore
-
-        return sorted(LedgerStore(path, max_wait_seconds=10).exchange_accounts())
-    except Exception as exc:  # a busy or broken ledger must not stop the UI from loading
-        import logging
-
-        logging.getLogger("botbox").warning("could not read exchange accounts: %s", exc)
-        return []
+@dg.job(
+    name="execute_trades_job",
+    description=(
+        "Execute one exchange account's trade queue (launched by trade_queue_sensor with the "
+        "tag botbox/exchange=<account>, at most one run per account at a time). Config: the "
+        "account, batch and retry settings, and the paper fill model's settings."
+    ),
+    config=dg.RunConfig(ops={EXECUTE_OP: ExecutionConfig()}),
+    # Run monitoring fails a run past this (even one whose process was killed and cannot say
+    # so); without it a crashed run would hold its account's run slot.
+    tags={"botbox/layer": "execution", "dagster/max_runtime": "300"},
+)
+def execute_trades_job() -> None:
+    execute_trades()

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from botbox_dagster.defs.execution.jobs import EXCHANGE_TAG
+from botbox_dagster.defs.execution.jobs import EXCHANGE_TAG, execution_run_config
 from botbox_dagster.defs.resources import LedgerResource
 from botbox_dagster.defs.runs import active_run_id, latest_run_id
 from botbox_dagster.domain.validation import breaker_is_open, pause_active
@@ -51,7 +51,7 @@ def build_trade_queue_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
             requests.append(
                 dg.RunRequest(
                     run_key=f"{account}:after:{after or 'none'}",
-                    run_config={"ops": {"route_execution": {"config": {"account": account}}}},
+                    run_config=execution_run_config(account),
                     tags={EXCHANGE_TAG: account, "botbox/pending": str(info["pending"])},
                 )
             )

@@ -1,12 +1,13 @@
 """The ``candles`` asset: OHLCV for every market an ACTIVE bot watches, one fetch per market."""
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import dagster as dg
 
+from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.adapters.market_data.base import MarketDataSource
 from botbox_dagster.adapters.market_data.refresh import MarketRefresh, refresh_market
-from botbox_dagster.adapters.position_monitor import monitor_positions
 from botbox_dagster.adapters.rate_limiter import BudgetExhaustedError
 from botbox_dagster.defs.market_data.partitions import daily_partitions
 from botbox_dagster.defs.resources import LedgerResource, MarketDataResource
@@ -43,33 +44,19 @@ def _table(results: list[MarketRefresh], now: datetime) -> str:
     return "\n".join(lines)
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    group_name="market_data",
-    kinds={"duckdb", "python"},
-    tags={"botbox/layer": "market_data"},
-)
-def candles(
-    context: dg.AssetExecutionContext,
-    config: CandlesConfig,
-    ledger: LedgerResource,
+def refresh_markets(
+    store: LedgerStore,
     market_data: MarketDataResource,
-) -> dg.MaterializeResult:
-    """OHLCV bars in the ledger's ``candles`` table for every market an ACTIVE bot watches.
-
-    One fetch per market, however many bots watch it: the minute schedule refreshes today's
-    partition with only the bars closed since the newest stored one; a backfill over a range of
-    days runs as one run and fetches with paging. 1m bars are the base; 5m, 15m and 1h bars are
-    resampled in the database. The forming bar is never stored, gaps are reported (never
-    filled), malformed bars are rejected with a logged reason. After the refresh, open positions
-    are marked to market and those whose stop loss or take profit was touched get a CLOSE row.
-    """
-    now = datetime.now(UTC)
-    window = context.partition_time_window
-    start, end = window.start, min(window.end, now)
-    incremental = config.incremental and window.end > now  # only today's partition refreshes
-    store = ledger.store()
+    *,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    incremental: bool,
+    seed_history_days: float,
+    log: Any,
+) -> dict[str, Any]:
+    """Fetch and store bars of every market an ACTIVE bot watches, one fetch per market;
+    returns the materialization's metadata. ``log`` is a Dagster logger."""
     accounts = store.exchange_accounts()
     newest = store.latest_candle_times_all()
     results: list[MarketRefresh] = []
@@ -94,11 +81,11 @@ def candles(
                 now=now,
                 newest=newest,
                 incremental=incremental,
-                seed_history=timedelta(days=config.seed_history_days),
-                log=context.log.warning,
+                seed_history=timedelta(days=seed_history_days),
+                log=log.warning,
             )
         except (ExchangeError, BudgetExhaustedError, LookupError, ValueError) as exc:
-            context.log.error(f"{exchange} {symbol}: refresh failed: {exc}")
+            log.error(f"{exchange} {symbol}: refresh failed: {exc}")
             result = MarketRefresh(
                 exchange,
                 symbol,
@@ -109,37 +96,65 @@ def candles(
                 newest.get((exchange, symbol, "1m")),
                 error=str(exc)[:200],
             )
-        context.log.info(
+        log.info(
             f"{exchange} {symbol}: {result.rows_written} bars written"
             + (f" from {result.fetched_from:%Y-%m-%d %H:%M}" if result.fetched_from else "")
             + (f", {len(result.gaps)} gaps" if result.gaps else "")
         )
         results.append(result)
-    closes: list[str] = []
-    marked = 0
-    for account_id in accounts:
-        monitor = monitor_positions(store, account_id, now)
-        marked += monitor.marked
-        closes.extend(monitor.closes_queued)
-    for line in closes:
-        context.log.warning(f"position monitor: {line}")
     ages = [a.total_seconds() for r in results if (a := r.age(now)) is not None]
     failed = [r for r in results if r.error]
+    return {
+        "markets_refreshed": len(results) - len(failed),
+        "markets_failed": len(failed),
+        "rows_written": sum(r.rows_written for r in results),
+        "derived_rows_written": sum(sum(r.derived_rows.values()) for r in results),
+        "gaps_found": sum(len(r.gaps) for r in results),
+        "missing_bars": sum(g.bars for r in results for g in r.gaps),
+        "rows_rejected": sum(len(r.rejections) for r in results),
+        # Every request sent, market-list loads included (what the limiter logged).
+        "exchange_calls": sum(getattr(s, "calls", 0) for s in sources.values()),
+        "oldest_newest_candle_age_s": max(ages) if ages else 0.0,
+        "mode": "refresh" if incremental else "backfill",
+        "markets": dg.MetadataValue.md(_table(results, now)),
+    }
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="market_data",
+    kinds={"duckdb", "python"},
+    tags={"botbox/layer": "market_data"},
+)
+def candles(
+    context: dg.AssetExecutionContext,
+    config: CandlesConfig,
+    ledger: LedgerResource,
+    market_data: MarketDataResource,
+) -> dg.MaterializeResult:
+    """OHLCV bars in the ledger's ``candles`` table for every market an ACTIVE bot watches.
+
+    One fetch per market, however many bots watch it. Every minute ``trading_minute_job``
+    refreshes today's partition with only the bars closed since the newest stored one (and then
+    marks positions and evaluates bots); materializing it here (``market_data_job``, or a
+    backfill over a range of days, run as one run that fetches with paging) only stores bars.
+    1m bars are the base; 5m, 15m and 1h bars are resampled in the database. The forming bar is
+    never stored, gaps are reported (never filled), malformed bars are rejected with a logged
+    reason.
+    """
+    now = datetime.now(UTC)
+    window = context.partition_time_window
     return dg.MaterializeResult(
-        metadata={
-            "markets_refreshed": len(results) - len(failed),
-            "markets_failed": len(failed),
-            "rows_written": sum(r.rows_written for r in results),
-            "derived_rows_written": sum(sum(r.derived_rows.values()) for r in results),
-            "gaps_found": sum(len(r.gaps) for r in results),
-            "missing_bars": sum(g.bars for r in results for g in r.gaps),
-            "rows_rejected": sum(len(r.rejections) for r in results),
-            # Every request sent, market-list loads included (what the limiter logged).
-            "exchange_calls": sum(getattr(s, "calls", 0) for s in sources.values()),
-            "oldest_newest_candle_age_s": max(ages) if ages else 0.0,
-            "mode": "refresh" if incremental else "backfill",
-            "positions_marked": marked,
-            "stop_or_target_closes_queued": len(closes),
-            "markets": dg.MetadataValue.md(_table(results, now)),
-        }
+        metadata=refresh_markets(
+            ledger.store(),
+            market_data,
+            start=window.start,
+            end=min(window.end, now),
+            now=now,
+            # Only today's partition refreshes incrementally; a past day is fetched whole.
+            incremental=config.incremental and window.end > now,
+            seed_history_days=config.seed_history_days,
+            log=context.log,
+        )
     )

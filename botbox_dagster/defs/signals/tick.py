@@ -1,7 +1,9 @@
 """``signal_tick_job``: claim due bots, evaluate them per shard of markets, queue trades.
 
 Three kinds of steps, whatever the fleet size (DESIGN.md: a step costs ~0.1 s, so never one
-per bot): ``plan_signal_tick`` waits for the just-closed candle and claims the due bots,
+per bot): ``plan_signal_tick`` claims the due bots (in ``signal_tick_job``, a tick launched by
+hand, it first waits briefly for the just-closed candle; in ``trading_minute_job`` the candles
+are stored by the step before),
 ``evaluate_signal_shard`` runs once per shard of markets, ``summarize_signal_tick`` adds up.
 """
 
@@ -20,7 +22,7 @@ from botbox_dagster.adapters.signal_tick import (
     wait_for_candles,
 )
 from botbox_dagster.defs.resources import LedgerResource
-from botbox_dagster.defs.runs import SINGLETON_TAG, active_run_id
+from botbox_dagster.defs.runs import SINGLETON_TAG
 from botbox_dagster.defs.signals.metadata import outcomes_table
 from botbox_dagster.domain.indicators import warm_up
 from botbox_dagster.domain.risk import RiskLimits
@@ -59,6 +61,7 @@ def _tick_time(config: SignalTickConfig) -> datetime:
 
 
 @dg.op(
+    ins={"after": dg.In(dg.Nothing)},
     out={"shards": dg.DynamicOut(ShardPlan), "started": dg.Out(float)},
     tags={"botbox/layer": "signals"},
 )
@@ -153,41 +156,35 @@ def summarize_signal_tick(
             "outcomes": dg.MetadataValue.md(outcomes_table(reports)),
         }
     )
+    # What the tick wrote, on the ledger tables' assets (lineage from candles to trades).
+    context.log_event(
+        dg.AssetMaterialization(
+            asset_key="signals",
+            metadata={
+                "signals": totals["signals"],
+                "accepted": totals["accepted"],
+                "rejected": totals["rejected"],
+                "duplicates_skipped": totals["duplicates_skipped"],
+                "rejected_by_reason": dg.MetadataValue.json(dict(rejected)),
+            },
+        )
+    )
+    context.log_event(
+        dg.AssetMaterialization(
+            asset_key="trade_queue", metadata={"rows_written": totals["queue_rows_written"]}
+        )
+    )
 
 
 @dg.job(
     tags={SINGLETON_TAG: "signal_tick", "botbox/layer": "signals"},
-    description="Every minute: due bots → signals → trade_queue (see the ops' docstrings).",
+    description=(
+        "A signal tick launched by hand: due bots → signals → trade_queue (the minute's tick "
+        "is part of trading_minute_job). Waits up to max_wait_seconds for the candle that "
+        "closed at tick_time."
+    ),
 )
 def signal_tick_job() -> None:
     """Claim due bots, evaluate them per shard of markets, log signals and queue trades."""
     shards, started = plan_signal_tick()
     summarize_signal_tick(started, shards.map(evaluate_signal_shard).collect())
-
-
-@dg.schedule(
-    cron_schedule="* * * * *",
-    job=signal_tick_job,
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description=(
-        "Every minute, with the candle refresh: evaluate the bots whose interval has come "
-        "(waiting briefly for the just-closed candle), log every signal and queue the accepted "
-        "ones. Skips while the previous tick is still running."
-    ),
-)
-def signal_tick_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    """Every minute, with the candle refresh: evaluate the bots whose interval has come.
-
-    Skipped (not queued) while the previous tick still runs; the run itself waits up to
-    ``max_wait_seconds`` for the refresh that starts the same minute to store the new candle.
-    """
-    running = active_run_id(context.instance, signal_tick_job.name, {SINGLETON_TAG: "signal_tick"})
-    if running:
-        return dg.SkipReason(f"tick {running[:8]} still running")
-    tick = context.scheduled_execution_time
-    return dg.RunRequest(
-        run_key=None,
-        run_config={"ops": {"plan_signal_tick": {"config": {"tick_time": tick.isoformat()}}}},
-        tags={SINGLETON_TAG: "signal_tick", TICK_TAG: tick.isoformat()},
-    )

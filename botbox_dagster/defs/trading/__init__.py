@@ -1,0 +1,1 @@
+"""The minute loop (candles → positions → signals → trade queue) and the trading tables."""
