@@ -7,7 +7,7 @@ import getpass
 import json
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from botbox_dagster.adapters.fleet_file import load_fleet_file
@@ -210,29 +210,32 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_pause_all(args: argparse.Namespace) -> int:
-    now = datetime.now(UTC)
-    until = now + timedelta(minutes=args.minutes) if args.minutes else None
-    value = {
-        "paused": True,
-        "reason": args.reason,
-        "until": until.isoformat() if until else None,
-        "since": now.isoformat(),
-    }
-    _store().set_control("pause_all", value, by=f"cli:{getpass.getuser()}")
+    from botbox_dagster.services.controls import pause_fleet
+
+    try:
+        value = pause_fleet(
+            _store(), args.reason, minutes=args.minutes, source="cli", by=f"cli:{getpass.getuser()}"
+        )
+    except ValueError as exc:
+        print(f"not paused: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    until = value["until"]
     print(
         f"fleet paused: {args.reason}"
-        + (f" (resumes at {until:%Y-%m-%d %H:%M} UTC)" if until else " (until botbox resume-all)")
+        + (
+            f" (resumes at {until[:16].replace('T', ' ')} UTC)"
+            if until
+            else " (until botbox resume-all)"
+        )
         + "; open positions stay protected by their stops"
     )
     return 0
 
 
 def cmd_resume_all(args: argparse.Namespace) -> int:
-    _store().set_control(
-        "pause_all",
-        {"paused": False, "reason": "resumed", "until": None},
-        by=f"cli:{getpass.getuser()}",
-    )
+    from botbox_dagster.services.controls import resume_fleet
+
+    resume_fleet(_store(), source="cli", by=f"cli:{getpass.getuser()}")
     print("fleet resumed")
     return 0
 

@@ -1,11 +1,12 @@
 """Fleet controls from the Launchpad: pause all trading, resume it."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Optional
 
 import dagster as dg
 
 from botbox_dagster.defs.resources import LedgerResource
+from botbox_dagster.services.controls import pause_fleet, resume_fleet
 
 
 class PauseConfig(dg.Config):
@@ -21,36 +22,24 @@ class PauseConfig(dg.Config):
 def pause_all(
     context: dg.OpExecutionContext, config: PauseConfig, ledger: LedgerResource
 ) -> dg.Output:
-    now = datetime.now(UTC)
-    until = (
-        now + timedelta(minutes=config.resume_after_minutes)
-        if config.resume_after_minutes
-        else None
-    )
-    value = {
-        "paused": True,
-        "reason": config.reason,
-        "until": until.isoformat() if until else None,
-        "since": now.isoformat(),
-    }
-    ledger.store().set_control("pause_all", value, by=f"dagster run {context.run_id[:8]}")
-    context.log.warning(
-        f"fleet paused: {config.reason}" + (f" until {until:%H:%M} UTC" if until else "")
-    )
-    return dg.Output(
-        None, metadata={"reason": config.reason, "until": str(until or "manual resume")}
-    )
+    try:
+        value = pause_fleet(
+            ledger.store(),
+            config.reason,
+            minutes=config.resume_after_minutes,
+            source="dagster",
+            by=f"dagster run {context.run_id[:8]}",
+        )
+    except ValueError as exc:
+        raise dg.Failure(f"not paused: {exc}") from exc
+    until = value["until"]
+    context.log.warning(f"fleet paused: {config.reason}" + (f" until {until}" if until else ""))
+    return dg.Output(None, metadata={"reason": config.reason, "until": until or "manual resume"})
 
 
 @dg.op(description="Clear the fleet-wide pause.")
 def resume_all(context: dg.OpExecutionContext, ledger: LedgerResource) -> dg.Output:
-    store = ledger.store()
-    before = store.get_control("pause_all") or {}
-    store.set_control(
-        "pause_all",
-        {"paused": False, "reason": "resumed", "until": None},
-        by=f"dagster run {context.run_id[:8]}",
-    )
+    before = resume_fleet(ledger.store(), source="dagster", by=f"dagster run {context.run_id[:8]}")
     context.log.info("fleet resumed")
     return dg.Output(None, metadata={"was_paused_for": str(before.get("reason", "not paused"))})
 

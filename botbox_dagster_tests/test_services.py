@@ -1,0 +1,57 @@
+"""The service layer: one implementation of each fleet control, whoever calls it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from botbox_dagster.adapters.ledger import LedgerStore
+from botbox_dagster.cli import EXIT_CONFIG, main
+from botbox_dagster.services.controls import fleet_paused, pause_fleet, resume_fleet
+
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+
+
+def test_a_pause_is_one_record_whoever_writes_it(tmp_path: Path) -> None:
+    store = LedgerStore(tmp_path / "l.duckdb")
+    value = pause_fleet(
+        store, " incident ", minutes=30, source="dashboard", by="dashboard", now=NOW
+    )
+    assert value == {
+        "paused": True,
+        "reason": "incident",
+        "until": (NOW + timedelta(minutes=30)).isoformat(),
+        "since": NOW.isoformat(),
+        "source": "dashboard",
+    }
+    assert fleet_paused(store, NOW + timedelta(minutes=29))
+    assert not fleet_paused(store, NOW + timedelta(minutes=31))  # it ends by itself
+    before = resume_fleet(store, source="dagster", by="dagster run 1234", now=NOW)
+    assert before["reason"] == "incident" and not fleet_paused(store, NOW)
+
+
+@pytest.mark.parametrize(("reason", "minutes"), [("", None), ("  ", 5), ("ok", 0), ("ok", -3)])
+def test_a_pause_without_a_reason_or_with_a_bad_duration_writes_nothing(
+    tmp_path: Path, reason: str, minutes: int | None
+) -> None:
+    store = LedgerStore(tmp_path / "l.duckdb")
+    with pytest.raises(ValueError):
+        pause_fleet(store, reason, minutes=minutes, source="cli", by="cli:test", now=NOW)
+    assert store.get_control("pause_all") is None
+
+
+def test_the_cli_pauses_and_resumes_through_the_service(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BOTBOX_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("BOTBOX_LEDGER", raising=False)
+    assert main(["pause-all", "--reason", "exchange incident", "--minutes", "15"]) == 0
+    assert "fleet paused: exchange incident (resumes at " in capsys.readouterr().out
+    store = LedgerStore(tmp_path / "home" / "botbox.duckdb")
+    control = store.get_control("pause_all")
+    assert control is not None and control["source"] == "cli" and control["paused"]
+    assert control["updated_by"].startswith("cli:") and fleet_paused(store)
+    assert main(["pause-all", "--reason", "x", "--minutes", "0"]) == EXIT_CONFIG
+    assert main(["resume-all"]) == 0 and not fleet_paused(store)
