@@ -3,12 +3,12 @@ time and source ``dashboard`` in ``fleet_controls``."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from botbox_dagster.adapters.ledger import LedgerStore
-from botbox_dagster.adapters.ledger.controls import PAUSE_ALL
 from botbox_dagster.adapters.ledger.metrics import CHECK_NOW_PREFIX
+from botbox_dagster.services.controls import pause_fleet, resume_fleet
 
 SOURCE = "dashboard"
 
@@ -42,22 +42,18 @@ def check_now(store: LedgerStore, bot_id: str, *, now: datetime | None = None) -
 def pause_all(
     store: LedgerStore, reason: str, minutes: int | None, *, now: datetime | None = None
 ) -> dict[str, Any]:
-    """Pause the fleet (the control the signal tick and execution obey)."""
-    now = now or datetime.now(UTC)
-    until = now + timedelta(minutes=minutes) if minutes else None
-    value = {
-        "paused": True,
-        "reason": reason or "paused from the dashboard",
-        "until": until.isoformat() if until else None,
-        "since": now.isoformat(),
-        "source": SOURCE,
-    }
-    store.set_control(PAUSE_ALL, value, by=SOURCE, now=now)
-    return value
+    """Pause the fleet (the control the signal tick and execution obey); an empty reason says
+    it came from the dashboard, a duration that is not positive means until resumed."""
+    return pause_fleet(
+        store,
+        reason or "paused from the dashboard",
+        minutes=minutes if minutes and minutes > 0 else None,
+        source=SOURCE,
+        by=SOURCE,
+        now=now,
+    )
 
 
 def resume_all(store: LedgerStore, *, now: datetime | None = None) -> dict[str, Any]:
-    now = now or datetime.now(UTC)
-    value = {"paused": False, "reason": "resumed", "until": None, "source": SOURCE}
-    store.set_control(PAUSE_ALL, value, by=SOURCE, now=now)
-    return value
+    """Clear the fleet pause; returns the pause it ended."""
+    return resume_fleet(store, source=SOURCE, by=SOURCE, now=now)

@@ -10,12 +10,15 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
 from botbox_dagster.dashboard import pages, views
+from botbox_dagster.domain.bots import BotStatus
 from botbox_dagster_tests.dashboard.conftest import Served
 from botbox_dagster_tests.support.seed import (
+    add_signal,
     add_unpriced_eur_trade,
     mixed_currency_ledger,
 )
@@ -129,6 +132,23 @@ def test_pause_all_and_resume(served: Served) -> None:
     _, _, html = post(served.base + "/resume")
     assert "Trading</b> (not paused)" in html
     assert not served.store.fleet_summary()["pause_all"]["paused"]
+
+
+def test_text_from_the_ledger_is_escaped_on_the_pages(served: Served) -> None:
+    # The templates autoescape: markup in a pause reason, a bot's status reason or a signal's
+    # rejection reason shows as text and never runs.
+    script = "<script>alert(1)</script>"
+    shown = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    post(served.base + "/pause", "reason=" + quote(script))
+    served.store.set_bot_status("btc-scalper", BotStatus.ACTIVE, script)
+    add_signal(served.store, "btc-scalper", "REJECTED", at=datetime.now(UTC), reason=script)
+    _, fleet = get(served.base + "/")
+    _, bot = get(served.base + "/bots/btc-scalper")
+    for html in (fleet, bot):
+        assert "<script" not in html
+        assert "by dashboard at " in html and f": {shown}. <form" in html  # the pause banner
+    assert f'<b id="bot-status">ACTIVE</b> ({shown}).' in bot
+    assert f"<td>{shown}</td>" in bot  # the signal's reason
 
 
 def test_cross_origin_posts_are_refused(served: Served) -> None:
