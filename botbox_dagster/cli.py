@@ -182,30 +182,31 @@ def _fmt(counts: dict[str, int]) -> str:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Evaluate one bot now (the tick's code path); queue only with --commit."""
-    from botbox_dagster.adapters.signal_tick import check_bot
+    from botbox_dagster.services.check_now import check_now
 
     try:
-        report = check_bot(_store(), args.id, dry_run=not args.commit)
+        result, _ = check_now(_store(), args.id, dry_run=not args.commit)
     except LookupError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_NOT_FOUND
-    ev, verdict = report.outcome.evaluation, report.verdict
-    b = report.bot.bot
-    print(f"{b.id}: {b.strategy} on {b.exchange} {b.symbol} ({report.bot.spec.timeframe})")
-    if ev is not None:
-        print(f"candle {ev.timestamp}  price {ev.price}  regime {ev.regime}  score {ev.score}")
-        for name, c in ev.contributions.items():
+    print(f"{result.bot_id}: {result.strategy} on {result.market} ({result.timeframe})")
+    if result.candle_time is not None:
+        print(
+            f"candle {result.candle_time}  price {result.price}  regime {result.regime}  "
+            f"score {result.score}"
+        )
+        for name, c in result.factors.items():
             print(
-                f"  {name:<14} input {c.value:>12.6g}  score {c.score:+.3f}  "
-                f"weight {c.weight:g}  contribution {c.contribution:+.4f}"
+                f"  {name:<14} input {c['value']:>12.6g}  score {c['score']:+.3f}  "
+                f"weight {c['weight']:g}  contribution {c['contribution']:+.4f}"
             )
-    print(f"evaluation: {report.outcome.note}")
-    if verdict is None:
+    print(f"evaluation: {result.evaluation}")
+    if result.verdict == "NO SIGNAL":
         print("verdict: no signal")
     else:
-        why = f" ({verdict.reason})" if verdict.reason else ""
-        print(f"verdict: {verdict.signal.direction} {verdict.status.value}{why}")
-    print("dry run: nothing written" if report.dry_run else f"queued {report.queue_rows} row(s)")
+        why = f" ({result.rejection})" if result.rejection else ""
+        print(f"verdict: {result.direction} {result.verdict}{why}")
+    print("dry run: nothing written" if result.dry_run else f"queued {result.queue_rows} row(s)")
     return 0
 
 

@@ -55,3 +55,45 @@ def test_the_cli_pauses_and_resumes_through_the_service(
     assert control["updated_by"].startswith("cli:") and fleet_paused(store)
     assert main(["pause-all", "--reason", "x", "--minutes", "0"]) == EXIT_CONFIG
     assert main(["resume-all"]) == 0 and not fleet_paused(store)
+
+
+def test_check_now_gives_one_verdict_to_the_cli_the_dashboard_and_the_launchpad(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import dagster as dg
+
+    from botbox_dagster.dashboard import actions
+    from botbox_dagster.defs.resources import LedgerResource
+    from botbox_dagster.defs.signals.check import check_bot_job
+    from botbox_dagster.domain import timeframes
+    from botbox_dagster_tests.signal_helpers import bot, make_ledger
+
+    monkeypatch.setenv("BOTBOX_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("BOTBOX_LEDGER", raising=False)
+    path = tmp_path / "home" / "botbox.duckdb"
+    path.parent.mkdir()
+    # always-long on fresh candles: a LONG that passes every rule.
+    store = make_ledger(path, [bot("b1")], end=timeframes.floor(datetime.now(UTC), "1m"))
+    assert main(["check", "b1"]) == 0
+    out = capsys.readouterr().out
+    assert "verdict: LONG ACCEPTED\n" in out and "dry run: nothing written" in out
+    record = actions.check_now(store, "b1")
+    assert (record["verdict"], record["direction"], record["source"]) == (
+        "ACCEPTED",
+        "LONG",
+        "dashboard",
+    )
+    result = check_bot_job.execute_in_process(
+        run_config={"ops": {"check_bot_now": {"config": {"bot_id": "b1"}}}},
+        resources={"ledger": LedgerResource(path=str(path))},
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    [meta] = [
+        e.event_specific_data.metadata
+        for e in result.all_events
+        if e.event_type_value == "STEP_OUTPUT"
+    ]
+    assert (meta["verdict"].value, meta["direction"].value) == ("ACCEPTED", "LONG")
+    # Three dry runs: nothing was logged or queued.
+    assert store.run(lambda c: c.execute("SELECT count(*) FROM signals").fetchone()[0]) == 0
+    assert store.queue_rows() == []

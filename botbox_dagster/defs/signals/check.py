@@ -2,9 +2,9 @@
 
 import dagster as dg
 
-from botbox_dagster.adapters.signal_tick import check_bot
 from botbox_dagster.defs.resources import LedgerResource
 from botbox_dagster.defs.signals.metadata import factors_table
+from botbox_dagster.services.check_now import check_now
 
 
 class CheckBotConfig(dg.Config):
@@ -24,30 +24,24 @@ def check_bot_now(
     """Evaluate one bot immediately, on the same code path as the tick: factor breakdown,
     signal, and the validation/risk verdict in the metadata. The bot's scheduled checks do
     not move (its ``last_check_at`` is left alone)."""
-    report = check_bot(ledger.store(), config.bot_id, dry_run=config.dry_run)
-    ev, signal, verdict = report.outcome.evaluation, report.signal, report.verdict
-    verdict_text = (
-        "no signal"
-        if verdict is None
-        else verdict.status.value + (f": {verdict.reason}" if verdict.reason else "")
-    )
-    context.log.info(f"{config.bot_id}: {verdict_text} ({report.outcome.note})")
+    result, report = check_now(ledger.store(), config.bot_id, dry_run=config.dry_run)
+    context.log.info(f"{config.bot_id}: {result.verdict_text} ({result.evaluation})")
     context.add_output_metadata(
         {
-            "bot_id": config.bot_id,
-            "strategy": report.bot.bot.strategy,
-            "market": f"{report.bot.bot.exchange} {report.bot.bot.symbol}",
-            "timeframe": report.bot.spec.timeframe,
-            "dry_run": config.dry_run,
-            "candle_time": str(ev.timestamp) if ev and ev.timestamp is not None else "-",
-            "price": ev.price if ev and ev.price is not None else 0.0,
-            "score": ev.score if ev and ev.score is not None else 0.0,
-            "regime": str(ev.regime) if ev and ev.regime else "-",
-            "evaluation": report.outcome.note,
-            "direction": signal.direction if signal else "-",
-            "verdict": verdict_text,
-            "queue_rows_written": report.queue_rows,
-            "factors": dg.MetadataValue.md(factors_table(ev)),
+            "bot_id": result.bot_id,
+            "strategy": result.strategy,
+            "market": result.market,
+            "timeframe": result.timeframe,
+            "dry_run": result.dry_run,
+            "candle_time": result.candle_time or "-",
+            "price": result.price if result.price is not None else 0.0,
+            "score": result.score if result.score is not None else 0.0,
+            "regime": result.regime or "-",
+            "evaluation": result.evaluation,
+            "direction": result.direction or "-",
+            "verdict": result.verdict_text,
+            "queue_rows_written": result.queue_rows,
+            "factors": dg.MetadataValue.md(factors_table(report.outcome.evaluation)),
         }
     )
 
