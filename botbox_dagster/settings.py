@@ -25,7 +25,8 @@ class Settings:
     ledger_path: Path
     dagster_storage: Path
     live_trading_enabled: bool
-    # How long an exchange's circuit breaker stays open before its probe (DESIGN.md: 60 s).
+    # How long an exchange's circuit breaker stays open before its probe (60 s:
+    # docs/architecture.md, Exchange limits).
     breaker_open_seconds: float = 60.0
     # Ports of the Dagster UI and the companion dashboard (`make demo`), and the dashboard's
     # address as links in the UI and alerts give it.

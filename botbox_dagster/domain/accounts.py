@@ -54,7 +54,7 @@ class MarketType(StrEnum):
 
 @dataclass(frozen=True)
 class ExchangeAccount:
-    """One exchange account; its id names the Dagster pool and run tag that limit it."""
+    """One exchange account; its id is the value of the run tag (botbox/exchange) that limits it."""
 
     id: str
     venue: str
@@ -79,15 +79,6 @@ class ExchangeAccount:
     def can_short(self) -> bool:
         """Whether SHORT entries are allowed on this account (False for spot, paper or live)."""
         return self.market_type.can_short
-
-    @property
-    def pool(self) -> str:
-        """Dagster pool for this account's order ops (DESIGN.md: the exchange limiter)."""
-        return f"exchange-{self.id}"
-
-    @property
-    def market_data_pool(self) -> str:
-        return f"marketdata-{self.id}"
 
 
 _KEYS = {

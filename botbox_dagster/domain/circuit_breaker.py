@@ -30,7 +30,8 @@ class BreakerStatus(StrEnum):
 
 @dataclass(frozen=True)
 class BreakerConfig:
-    """How many failures open the breaker and how long it stays open (DESIGN.md: 5, 60 s)."""
+    """How many failures open the breaker and how long it stays open (5, 60 s:
+    docs/architecture.md, Exchange limits)."""
 
     failure_threshold: int = 5
     open_seconds: float = 60.0

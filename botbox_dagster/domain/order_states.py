@@ -5,8 +5,8 @@ move not in the table. Writing the table down (rather than scattering ``if statu
 checks) is what keeps a replayed or racing execution from resurrecting a FILLED row or
 re-opening a cancelled order: the illegal move fails loudly at the point it is attempted.
 
-Spelling follows each world: the queue says CANCELLED (our ledger, DESIGN.md), orders say
-CANCELED (Binance and ccxt).
+Spelling follows each world: the queue says CANCELLED (our ledger: docs/architecture.md,
+Ledger contract), orders say CANCELED (Binance and ccxt).
 """
 
 from __future__ import annotations

@@ -3,42 +3,20 @@
 Each preset in ``botbox_dagster/strategies/<name>.yaml`` is a complete, documented strategy
 with sensible defaults; operators use one as is (``load_preset("trend_following")``) or
 ``extends:`` it from their own strategy file and override a few fields.
+
+The raw mappings are read by :mod:`botbox_dagster.domain.strategy_config` (``extends:`` needs
+them) and re-exported here; this module only adds the parsed presets, so the import goes one
+way: presets -> strategy_config.
 """
 
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
-from typing import Any
 
-import yaml
-
-from botbox_dagster.domain.errors import ConfigError
 from botbox_dagster.domain.strategy import StrategySpec
-from botbox_dagster.domain.strategy_config import parse_strategy
+from botbox_dagster.domain.strategy_config import PRESET_NAMES, parse_strategy, preset_mapping
 
-PRESET_NAMES: tuple[str, ...] = (
-    "scalping",
-    "mean_reversion",
-    "trend_following",
-    "grid",
-    "funding_arbitrage",
-)
-
-
-@cache
-def _text(name: str) -> str:
-    return (resources.files("botbox_dagster") / "strategies" / f"{name}.yaml").read_text("utf-8")
-
-
-def preset_mapping(name: str) -> dict[str, Any]:
-    """The raw mapping of a preset (a fresh copy: callers may merge into it)."""
-    if name not in PRESET_NAMES:
-        raise ConfigError("presets", f"is not a preset (known: {', '.join(PRESET_NAMES)})", name)
-    data = yaml.safe_load(_text(name))
-    if not isinstance(data, dict):
-        raise ConfigError(f"strategies/{name}.yaml", "must hold one strategy mapping")
-    return data
+__all__ = ["PRESET_NAMES", "load_preset", "preset_mapping"]
 
 
 @cache

@@ -6,6 +6,11 @@
 A strategy may ``extends: <preset>``: the preset's mapping is deep-merged under the
 strategy's own keys (mappings merge key by key, lists and scalars replace), so
 ``factors: {rsi: {weight: 0}}`` switches one preset factor off.
+
+The presets' raw mappings (:data:`PRESET_NAMES`, :func:`preset_mapping`) live here because
+``extends:`` needs them; :mod:`botbox_dagster.domain.presets` re-exports them next to the parsed
+presets (``load_preset``). The import goes one way only, presets -> strategy_config, so the two
+modules never import each other.
 """
 
 from __future__ import annotations
@@ -13,7 +18,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
+from functools import cache
+from importlib import resources
 from typing import Any
+
+import yaml
 
 from botbox_dagster.domain.errors import ConfigError
 from botbox_dagster.domain.factors import FACTORS
@@ -32,6 +41,29 @@ from botbox_dagster.domain.strategy import (
     StrategySpec,
     Template,
 )
+
+PRESET_NAMES: tuple[str, ...] = (
+    "scalping",
+    "mean_reversion",
+    "trend_following",
+    "grid",
+    "funding_arbitrage",
+)
+
+
+@cache
+def _text(name: str) -> str:
+    return (resources.files("botbox_dagster") / "strategies" / f"{name}.yaml").read_text("utf-8")
+
+
+def preset_mapping(name: str) -> dict[str, Any]:
+    """The raw mapping of a preset (a fresh copy: callers may merge into it)."""
+    if name not in PRESET_NAMES:
+        raise ConfigError("presets", f"is not a preset (known: {', '.join(PRESET_NAMES)})", name)
+    data = yaml.safe_load(_text(name))
+    if not isinstance(data, dict):
+        raise ConfigError(f"strategies/{name}.yaml", "must hold one strategy mapping")
+    return data
 
 
 class _Ctx:
@@ -135,12 +167,8 @@ def parse_strategy(mapping: Any, where: str) -> StrategySpec:
     if name:
         ctx.where = f"{where}: strategy {name!r}" if where else f"strategy {name!r}"
     if "extends" in raw:
-        from botbox_dagster.domain import presets  # presets imports this module
-
-        base = ctx.choice(raw["extends"], "extends", presets.PRESET_NAMES)
-        raw = deep_merge(
-            presets.preset_mapping(base), {k: v for k, v in raw.items() if k != "extends"}
-        )
+        base = ctx.choice(raw["extends"], "extends", PRESET_NAMES)
+        raw = deep_merge(preset_mapping(base), {k: v for k, v in raw.items() if k != "extends"})
         raw.pop("extends", None)
         name = raw["name"]
     if not name:

@@ -1,8 +1,8 @@
 """Fleet controls and shared limiter state: small rows every process reads and writes.
 
 ``fleet_controls`` holds named JSON documents (``pause_all``: who paused the fleet, why, until
-when). The rate-limit buckets and circuit breakers of DESIGN.md live beside them so that every
-Dagster process sees one budget and one breaker per exchange account.
+when). The rate-limit buckets and circuit breakers (docs/architecture.md, Exchange limits) live
+beside them so that every Dagster process sees one budget and one breaker per exchange account.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """``signal_tick_job``: claim due bots, evaluate them per shard of markets, queue trades.
 
-Three kinds of steps, whatever the fleet size (DESIGN.md: a step costs ~0.1 s, so never one
-per bot): ``plan_signal_tick`` claims the due bots (in ``signal_tick_job``, a tick launched by
-hand, it first waits briefly for the just-closed candle; in ``trading_minute_job`` the candles
-are stored by the step before),
+Three kinds of steps, whatever the fleet size (docs/architecture.md, Platform facts: a step
+costs ~0.1 s, so never one per bot): ``plan_signal_tick`` claims the due bots (in
+``signal_tick_job``, a tick launched by hand, it first waits briefly for the just-closed candle;
+in ``trading_minute_job`` the candles are stored by the step before),
 ``evaluate_signal_shard`` runs once per shard of markets, ``summarize_signal_tick`` adds up.
 """
 
