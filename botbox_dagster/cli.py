@@ -109,7 +109,7 @@ def cmd_bots_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_bots_close(args: argparse.Namespace) -> int:
-    from botbox_dagster.adapters.position_monitor import close_bot_positions
+    from botbox_dagster.services.position_monitor import close_bot_positions
 
     store = _store()
     if store.get_bot(args.id) is None:

@@ -190,7 +190,7 @@ def _describe(found: Mapping[tuple[str, str], list[int]], modules: Mapping[str, 
 def test_the_package_is_found() -> None:
     modules = discover()
     assert f"{PACKAGE}.domain.order_states" in modules
-    assert f"{PACKAGE}.adapters.executor" in modules
+    assert f"{PACKAGE}.services.executor" in modules
     assert sum(_inside(m, f"{PACKAGE}.domain") for m in modules) > 10
 
 

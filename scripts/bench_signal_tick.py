@@ -25,12 +25,12 @@ from typing import Any
 import dagster as dg
 
 from botbox_dagster.adapters.ledger import LedgerStore
-from botbox_dagster.adapters.signal_tick import TickSettings, evaluate_shard, plan_tick
 from botbox_dagster.defs.resources import LedgerResource
 from botbox_dagster.defs.signals.tick import signal_tick_job
 from botbox_dagster.domain import timeframes
 from botbox_dagster.domain.fleet import parse_fleet
 from botbox_dagster.domain.indicators import warm_up
+from botbox_dagster.services.signal_tick import TickSettings, evaluate_shard, plan_tick
 from botbox_dagster_tests.signal_helpers import random_walk
 
 PRESETS = {

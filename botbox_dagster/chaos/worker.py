@@ -14,9 +14,9 @@ import os
 import sys
 
 from botbox_dagster.adapters.exchanges.paper import PaperSettings
-from botbox_dagster.adapters.executor import ExecutionSettings
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.services.execution import build_executor
+from botbox_dagster.services.executor import ExecutionSettings
 from botbox_dagster.settings import load_settings
 
 

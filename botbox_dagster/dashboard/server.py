@@ -34,7 +34,7 @@ def build_server(ledger_path: Path | str, host: str = "127.0.0.1", port: int = 3
 
 def _warm_up() -> None:
     """Import the strategy engine ahead of the first Check Now click (pandas-ta takes seconds)."""
-    import botbox_dagster.adapters.signal_tick  # noqa: F401
+    import botbox_dagster.services.signal_tick  # noqa: F401
 
 
 def serve(ledger_path: Path | str, host: str = "127.0.0.1", port: int = 3001) -> int:

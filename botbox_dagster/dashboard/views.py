@@ -6,8 +6,8 @@ import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
-from botbox_dagster.adapters.alerting import ALERT_STATE
 from botbox_dagster.adapters.ledger import LedgerStore
+from botbox_dagster.services.alerting import ALERT_STATE
 
 
 def jsonable(value: Any) -> Any:

@@ -68,7 +68,7 @@ def check_now(
     """Evaluate ``bot_id`` now; with ``dry_run`` nothing is written. Returns the result and
     the evaluation report (for a front end that shows the factor table). Raises LookupError
     for an unknown bot."""
-    from botbox_dagster.adapters.signal_tick import check_bot  # pandas-ta: import on first use
+    from botbox_dagster.services.signal_tick import check_bot  # pandas-ta: import on first use
 
     now = now or datetime.now(UTC)
     report = check_bot(store, bot_id, now=now, dry_run=dry_run)

@@ -13,11 +13,11 @@ from dataclasses import replace
 
 from botbox_dagster.adapters.circuit import LedgerCircuitBreaker
 from botbox_dagster.adapters.exchanges.paper import PaperSettings
-from botbox_dagster.adapters.executor import ExecutionSettings, Executor
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.adapters.venues import live_venue, paper_venue
 from botbox_dagster.domain.circuit_breaker import BreakerConfig
 from botbox_dagster.domain.errors import BotBoxError
+from botbox_dagster.services.executor import ExecutionSettings, Executor
 
 
 class UnknownAccountError(BotBoxError):

@@ -21,13 +21,13 @@ from botbox_dagster.adapters.circuit import LedgerCircuitBreaker
 from botbox_dagster.adapters.exchanges.base import Exchange
 from botbox_dagster.adapters.exchanges.ccxt_live import LiveExchange
 from botbox_dagster.adapters.exchanges.paper import PaperExchange, PaperSettings
-from botbox_dagster.adapters.executor import ExecutionSettings, Executor
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.adapters.venues import live_venue
 from botbox_dagster.domain import circuit_breaker as cb
 from botbox_dagster.domain import timeframes
 from botbox_dagster.domain.fleet import parse_fleet
 from botbox_dagster.fake_exchange import FakeExchange, MarketSpec
+from botbox_dagster.services.executor import ExecutionSettings, Executor
 from botbox_dagster_tests.signal_helpers import ALWAYS_LONG
 
 PRICE = 100.0  # close of the newest paper bar of BTC/USDT

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from botbox_dagster.adapters.executor import ExecutionSettings, Executor
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.domain import circuit_breaker as cb
 from botbox_dagster.domain import timeframes
 from botbox_dagster.fake_exchange import FakeExchange, LimitConfig, make_binance_client
+from botbox_dagster.services.executor import ExecutionSettings, Executor
 from botbox_dagster_tests.adapters.conftest import (
     enqueue,
     fast_breaker,

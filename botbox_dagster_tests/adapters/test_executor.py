@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 
 from botbox_dagster.adapters.exchanges.paper import PaperExchange, PaperSettings
-from botbox_dagster.adapters.executor import ExecutionSettings
 from botbox_dagster.adapters.ledger import LedgerStore
-from botbox_dagster.adapters.position_monitor import monitor_positions
 from botbox_dagster.domain import timeframes
 from botbox_dagster.domain.bots import BotStatus
 from botbox_dagster.domain.execution import Side
 from botbox_dagster.fake_exchange import FakeExchange
+from botbox_dagster.services.executor import ExecutionSettings
+from botbox_dagster.services.position_monitor import monitor_positions
 from botbox_dagster_tests.adapters.conftest import (
     enqueue,
     flat_bars,
@@ -268,8 +268,8 @@ def test_rows_of_a_run_that_still_looks_alive_are_left_until_orphaned(store: Led
 
 def test_paper_on_a_spot_account_cannot_short(store: LedgerStore) -> None:
     # The fixture's paper account declares no market_type: spot. Its simulator is spot too.
-    from botbox_dagster.adapters.executor import Executor
     from botbox_dagster.adapters.venues import paper_venue
+    from botbox_dagster.services.executor import Executor
 
     assert not paper_venue(store, "paper", NO_COSTS).can_short
     row = enqueue(store, "b1", "SHORT", size=1.0)

@@ -12,17 +12,17 @@ import pytest
 
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.adapters.ledger.controls import PAUSE_ALL
-from botbox_dagster.adapters.signal_tick import (
+from botbox_dagster.domain.bots import BotStatus
+from botbox_dagster.domain.circuit_breaker import BreakerState, BreakerStatus
+from botbox_dagster.domain.client_order_id import client_order_id
+from botbox_dagster.domain.signals import PRIORITY_CLOSE, PRIORITY_OPEN
+from botbox_dagster.services.signal_tick import (
     TickSettings,
     check_bot,
     evaluate_shard,
     plan_tick,
     wait_for_candles,
 )
-from botbox_dagster.domain.bots import BotStatus
-from botbox_dagster.domain.circuit_breaker import BreakerState, BreakerStatus
-from botbox_dagster.domain.client_order_id import client_order_id
-from botbox_dagster.domain.signals import PRIORITY_CLOSE, PRIORITY_OPEN
 from botbox_dagster_tests.signal_helpers import (
     ALWAYS_LONG,
     TICK,

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from botbox_dagster.adapters.exchanges.paper import PaperSettings
-from botbox_dagster.adapters.position_monitor import monitor_positions
 from botbox_dagster.domain import timeframes
+from botbox_dagster.services.position_monitor import monitor_positions
 from botbox_dagster_tests.adapters.conftest import (
     enqueue,
     make_executor,

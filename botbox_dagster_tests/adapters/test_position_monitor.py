@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from botbox_dagster.adapters.ledger import LedgerStore
-from botbox_dagster.adapters.position_monitor import monitor_positions
 from botbox_dagster.domain import timeframes
+from botbox_dagster.services.position_monitor import monitor_positions
 from botbox_dagster_tests.adapters.conftest import (
     enqueue,
     flat_bars,

@@ -74,7 +74,7 @@ class CloseBotConfig(dg.Config):
 def close_bot(
     context: dg.OpExecutionContext, config: CloseBotConfig, ledger: LedgerResource
 ) -> dg.Output:
-    from botbox_dagster.adapters.position_monitor import close_bot_positions
+    from botbox_dagster.services.position_monitor import close_bot_positions
 
     store = ledger.store()
     if store.get_bot(config.bot_id) is None:

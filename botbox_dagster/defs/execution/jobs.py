@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from botbox_dagster.adapters.exchanges.paper import PaperSettings
-from botbox_dagster.adapters.executor import ExecutionSettings
 from botbox_dagster.defs.execution.config import ExecutionConfig
 from botbox_dagster.defs.resources import LedgerResource
 from botbox_dagster.defs.runs import IN_PROGRESS
 from botbox_dagster.domain.validation import pause_active
 from botbox_dagster.services.execution import UnknownAccountError, build_executor
+from botbox_dagster.services.executor import ExecutionSettings
 from botbox_dagster.settings import load_settings
 
 EXCHANGE_TAG = "botbox/exchange"

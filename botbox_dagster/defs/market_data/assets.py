@@ -7,11 +7,11 @@ import dagster as dg
 
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.adapters.market_data.base import MarketDataSource
-from botbox_dagster.adapters.market_data.refresh import MarketRefresh, refresh_market
 from botbox_dagster.adapters.rate_limiter import BudgetExhaustedError
 from botbox_dagster.defs.market_data.partitions import daily_partitions
 from botbox_dagster.defs.resources import LedgerResource, MarketDataResource
 from botbox_dagster.domain.exchange_errors import ExchangeError
+from botbox_dagster.services.market_refresh import MarketRefresh, refresh_market
 
 
 class CandlesConfig(dg.Config):

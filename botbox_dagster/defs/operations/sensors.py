@@ -2,10 +2,10 @@
 
 import dagster as dg
 
-from botbox_dagster.adapters.alerting import evaluate_alerts, notify_run_failure
 from botbox_dagster.defs.operations.resources import AlertsResource
 from botbox_dagster.defs.resources import LedgerResource
 from botbox_dagster.domain.alerts import RatePolicy
+from botbox_dagster.services.alerting import evaluate_alerts, notify_run_failure
 
 
 @dg.sensor(

@@ -2,8 +2,8 @@
 
 from collections.abc import Iterable
 
-from botbox_dagster.adapters.signal_tick import ShardReport
 from botbox_dagster.domain.scoring import Evaluation
+from botbox_dagster.services.signal_tick import ShardReport
 
 MAX_ROWS = 200
 

@@ -14,19 +14,19 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from botbox_dagster.adapters.signal_tick import (
-    ShardReport,
-    TickSettings,
-    evaluate_shard,
-    plan_tick,
-    wait_for_candles,
-)
 from botbox_dagster.defs.resources import LedgerResource
 from botbox_dagster.defs.runs import SINGLETON_TAG
 from botbox_dagster.defs.signals.metadata import outcomes_table
 from botbox_dagster.domain.indicators import warm_up
 from botbox_dagster.domain.risk import RiskLimits
 from botbox_dagster.domain.tick import ShardPlan
+from botbox_dagster.services.signal_tick import (
+    ShardReport,
+    TickSettings,
+    evaluate_shard,
+    plan_tick,
+    wait_for_candles,
+)
 
 TICK_TAG = "botbox/tick"
 

@@ -16,7 +16,6 @@ from typing import Any
 
 import dagster as dg
 
-from botbox_dagster.adapters.position_monitor import monitor_positions
 from botbox_dagster.defs.market_data.assets import CandlesConfig, refresh_markets
 from botbox_dagster.defs.market_data.partitions import daily_partitions
 from botbox_dagster.defs.resources import LedgerResource, MarketDataResource
@@ -27,6 +26,7 @@ from botbox_dagster.defs.signals.tick import (
     plan_signal_tick,
     summarize_signal_tick,
 )
+from botbox_dagster.services.position_monitor import monitor_positions
 
 SINGLETON = "trading_minute"
 

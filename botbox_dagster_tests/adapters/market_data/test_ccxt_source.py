@@ -13,7 +13,6 @@ from botbox_dagster.adapters.ccxt_client import build_client
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.adapters.market_data.base import UnknownMarketError
 from botbox_dagster.adapters.market_data.ccxt_source import CcxtSource
-from botbox_dagster.adapters.market_data.refresh import refresh_market
 from botbox_dagster.adapters.rate_limiter import (
     BudgetExhaustedError,
     LedgerRateLimiter,
@@ -21,6 +20,7 @@ from botbox_dagster.adapters.rate_limiter import (
 )
 from botbox_dagster.domain.exchange_errors import RateLimitedError
 from botbox_dagster.fake_exchange import FakeClock, FakeExchange, LimitConfig, MarketSpec
+from botbox_dagster.services.market_refresh import refresh_market
 
 NOW_MS = 1_750_000_042_000  # mid-minute
 NOW = datetime.fromtimestamp(NOW_MS / 1000, tz=UTC)

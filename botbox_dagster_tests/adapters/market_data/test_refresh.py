@@ -11,10 +11,10 @@ import pytest
 from botbox_dagster.adapters.ccxt_client import build_client
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.adapters.market_data.ccxt_source import CcxtSource
-from botbox_dagster.adapters.market_data.refresh import refresh_market
 from botbox_dagster.adapters.market_data.replay import ReplaySource
 from botbox_dagster.adapters.rate_limiter import LedgerRateLimiter, venue_limits
 from botbox_dagster.fake_exchange import FakeClock, FakeExchange, MarketSpec
+from botbox_dagster.services.market_refresh import refresh_market
 
 NOW = datetime(2025, 6, 2, 10, 17, 42, tzinfo=UTC)
 DAY = datetime(2025, 6, 2, tzinfo=UTC)
