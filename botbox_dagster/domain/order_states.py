@@ -1,7 +1,8 @@
 """Explicit state tables for trade-queue rows and exchange orders.
 
-Every status change goes through ``transition``, which raises ``IllegalTransition`` for any
-move not in the table. Writing the table down (rather than scattering ``if status == ...``
+Every status change of a queue row is checked against the table: the ledger writes its
+``WHERE status IN (...)`` guards from it (``adapters/ledger/execution.status_guard``), and
+``transition`` raises ``IllegalTransition`` for any move not in it. Writing the table down (rather than scattering ``if status == ...``
 checks) is what keeps a replayed or racing execution from resurrecting a FILLED row or
 re-opening a cancelled order: the illegal move fails loudly at the point it is attempted.
 

@@ -359,3 +359,26 @@ def test_without_a_cap_or_without_volume_the_whole_order_fills(store: LedgerStor
     make_executor(store, paper=PaperSettings(max_volume_share=0.25)).run()
     [order] = table(store, "orders")
     assert (order["status"], order["filled"]) == ("FILLED", 1.5)
+
+
+def test_every_queue_status_change_follows_the_state_table(store: LedgerStore) -> None:
+    from botbox_dagster.adapters.ledger.execution import status_guard
+    from botbox_dagster.domain.order_states import IllegalTransition, QueueStatus
+
+    # The guards are the table's: FAILED and FILLED only from EXECUTING, CANCELLED from both.
+    assert status_guard("FAILED") == "status IN ('EXECUTING')"
+    assert status_guard("FILLED") == "status IN ('EXECUTING')"
+    assert status_guard("CANCELLED") == "status IN ('PENDING', 'EXECUTING')"
+    with pytest.raises(IllegalTransition, match="PENDING may only go to"):
+        status_guard("FILLED", (QueueStatus.PENDING,))
+    pending = enqueue(store, "b1")
+    [row] = store.claim_rows("paper", "probe", datetime.now(UTC), 10)
+    store.release(row, "handed back", datetime.now(UTC))
+    assert queue(store)[pending]["status"] == "PENDING"
+    # A PENDING row cannot fail without being claimed: the write raises, nothing changes.
+    with pytest.raises(IllegalTransition, match="illegal transition PENDING -> FAILED"):
+        store.finish(row, "FAILED", "never claimed", datetime.now(UTC))
+    assert queue(store)[pending]["status"] == "PENDING"
+    # A row another process already settled is a lost race, not an error: False.
+    store.finish(row, "CANCELLED", "operator", datetime.now(UTC))
+    assert store.finish(row, "CANCELLED", "again", datetime.now(UTC)) is False

@@ -1,7 +1,11 @@
 """``trade_queue`` → ``orders``/``fills``/``positions``: the writes of an execution run.
 
-Every state change of a queue row is one short transaction guarded by the row's current status
-(``WHERE status = 'EXECUTING'``...), so two processes can never both move a row, and a fill is
+Every state change of a queue row is one short transaction guarded by the row's current status,
+and the guard is written from the state table (``domain/order_states.py``) by
+:func:`status_guard`: a change the table forbids raises ``IllegalTransition`` before anything is
+written, and a row found in a state from which the change is illegal (not just moved to a
+terminal state by another process, which is a lost race and returns False) raises too. Two
+processes can never both move a row, and a fill is
 recorded (order, fills, position, queue row, signal) atomically: a crash leaves either nothing or
 everything, and the next run reconciles an EXECUTING row by asking the venue for its client
 order id.
@@ -31,6 +35,12 @@ from botbox_dagster.domain.execution import (
     unrealized_pnl,
 )
 from botbox_dagster.domain.fills import Bar
+from botbox_dagster.domain.order_states import (
+    QUEUE_TRANSITIONS,
+    QueueStatus,
+    is_terminal,
+    transition,
+)
 from botbox_dagster.domain.timeframes import base_timeframe_of
 
 POSITION_COLUMNS = (
@@ -47,6 +57,32 @@ def _order(rows: list[QueueRow]) -> list[QueueRow]:
     return sorted(rows, key=lambda r: (not r.is_close, r.created_at, r.id))
 
 
+ACTIVE = (QueueStatus.PENDING, QueueStatus.EXECUTING)
+
+
+def status_guard(target: QueueStatus | str, among: tuple[QueueStatus, ...] = ACTIVE) -> str:
+    """``status IN (...)``: the statuses in ``among`` from which the table allows ``target``.
+
+    Raises ``IllegalTransition`` when none of them does: a write the table forbids never runs.
+    """
+    target = QueueStatus(target)
+    sources = [s for s in among if target in QUEUE_TRANSITIONS[s]]
+    if not sources:
+        transition(among[0], target)  # raises, naming the table's rule
+    return "status IN (" + ", ".join(f"'{s.value}'" for s in sources) + ")"
+
+
+def check_missed(conn: Any, row_id: int, target: QueueStatus | str) -> None:
+    """After a guarded update matched nothing: a row that is not terminal yet could not make
+    this move at all, which is a bug, not a race; raise ``IllegalTransition`` for it."""
+    found = conn.execute("SELECT status FROM trade_queue WHERE id = ?", [row_id]).fetchone()
+    if found is None:
+        return
+    current = QueueStatus(found[0])
+    if not is_terminal(current):
+        transition(current, QueueStatus(target))
+
+
 class ExecutionTables:
     """Queue claiming, fills and positions. Mixed into :class:`LedgerStore`."""
 
@@ -60,8 +96,8 @@ class ExecutionTables:
                 "UPDATE trade_queue SET status = 'EXPIRED', pending_key = NULL, updated_at = ?, "
                 "reason = 'not executed within its time to live (' || "
                 "CAST(date_diff('second', created_at, expires_at) AS VARCHAR) || ' s)' "
-                "WHERE exchange = ? AND status = 'PENDING' AND direction <> 'CLOSE' "
-                f"AND expires_at < ? RETURNING {QUEUE_COLUMNS}",
+                f"WHERE exchange = ? AND {status_guard('EXPIRED', (QueueStatus.PENDING,))} "
+                f"AND direction <> 'CLOSE' AND expires_at < ? RETURNING {QUEUE_COLUMNS}",
                 [now, exchange, now],
             )
         )
@@ -96,7 +132,8 @@ class ExecutionTables:
                 _rows(
                     conn,
                     "UPDATE trade_queue SET status = 'EXECUTING', run_id = ?, updated_at = ? "
-                    "WHERE status = 'PENDING' AND id IN (SELECT id FROM trade_queue "
+                    f"WHERE {status_guard('EXECUTING', (QueueStatus.PENDING,))} "
+                    "AND id IN (SELECT id FROM trade_queue "
                     "WHERE exchange = ? AND status = 'PENDING' "
                     "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
                     "AND (NOT ? OR direction = 'CLOSE') "
@@ -117,7 +154,7 @@ class ExecutionTables:
                 lambda c: c.execute(
                     "UPDATE trade_queue SET status = 'PENDING', attempts = attempts + 1, "
                     "reason = ?, next_attempt_at = ?, run_id = NULL, updated_at = ?, sent_at = NULL, "
-                    "send_mode = NULL WHERE id = ? AND status = 'EXECUTING' RETURNING id",
+                    f"send_mode = NULL WHERE id = ? AND {status_guard('PENDING')} RETURNING id",
                     [reason, next_attempt_at, now, row.id],
                 ).fetchone()
             )
@@ -144,7 +181,7 @@ class ExecutionTables:
                 lambda c: c.execute(
                     "UPDATE trade_queue SET status = 'PENDING', reason = ?, run_id = NULL, "
                     "next_attempt_at = ?, sent_at = NULL, send_mode = NULL, updated_at = ? "
-                    "WHERE id = ? AND status = 'EXECUTING' RETURNING id",
+                    f"WHERE id = ? AND {status_guard('PENDING')} RETURNING id",
                     [reason, next_attempt_at, now, row.id],
                 ).fetchone()
             )
@@ -158,10 +195,12 @@ class ExecutionTables:
         def work(conn: Any) -> bool:
             done = conn.execute(
                 "UPDATE trade_queue SET status = ?, reason = ?, pending_key = NULL, "
-                "attempts = attempts + ?, updated_at = ? "
-                "WHERE id = ? AND status IN ('EXECUTING', 'PENDING') RETURNING id",
+                f"attempts = attempts + ?, updated_at = ? WHERE id = ? AND {status_guard(status)} "
+                "RETURNING id",
                 [status, reason, 1 if attempt else 0, now, row.id],
             ).fetchone()
+            if not done:
+                check_missed(conn, row.id, status)
             if done and row.signal_id is not None:
                 conn.execute(
                     "UPDATE signals SET reason = coalesce(reason, '') || ?, updated_at = ? WHERE id = ?",
@@ -181,7 +220,7 @@ class ExecutionTables:
         def work(conn: Any) -> float | None:
             done = conn.execute(
                 "UPDATE trade_queue SET status = 'CANCELLED', reason = ?, pending_key = NULL, "
-                "updated_at = ? WHERE id = ? AND status IN ('EXECUTING', 'PENDING') RETURNING id",
+                f"updated_at = ? WHERE id = ? AND {status_guard('CANCELLED')} RETURNING id",
                 [f"dust: {why}; position {position.id} closed as dust", now, row.id],
             ).fetchone()
             if not done:
@@ -265,7 +304,7 @@ class ExecutionTables:
                 lambda c: c.execute(
                     "UPDATE trade_queue SET status = 'PENDING', client_order_id = ?, sent_at = NULL, "
                     "send_mode = NULL, attempts = attempts + 1, reason = ?, run_id = NULL, "
-                    "updated_at = ? WHERE id = ? AND status = 'EXECUTING' RETURNING id",
+                    f"updated_at = ? WHERE id = ? AND {status_guard('PENDING')} RETURNING id",
                     [client_order_id, reason, now, row.id],
                 ).fetchone()
             )
@@ -344,11 +383,13 @@ class ExecutionTables:
             )
             if result.note:
                 reason += f": {result.note}"
-            conn.execute(
+            moved = conn.execute(
                 "UPDATE trade_queue SET status = ?, order_id = ?, pending_key = NULL, "
-                "reason = ?, updated_at = ? WHERE id = ? AND status IN ('EXECUTING', 'PENDING')",
+                f"reason = ?, updated_at = ? WHERE id = ? AND {status_guard(status)} RETURNING id",
                 [status, result.exchange_order_id, reason, now, row.id],
-            )
+            ).fetchone()
+            if not moved:
+                check_missed(conn, row.id, status)
             if row.signal_id is not None and filled_any:
                 conn.execute(
                     "UPDATE signals SET status = 'EXECUTED', updated_at = ? WHERE id = ?",
