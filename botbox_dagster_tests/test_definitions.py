@@ -169,3 +169,13 @@ def test_loading_the_definitions_never_touches_the_ledger(tmp_path) -> None:  # 
         [sys.executable, "-c", probe], env=env, capture_output=True, timeout=300, check=False
     )
     assert done.returncode == 0, done.stderr.decode()[-2000:]
+
+
+def test_the_ledger_resource_is_resolved_when_used_not_at_import(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from botbox_dagster.definitions import defs
+
+    ledger = defs.resources["ledger"]
+    assert ledger.path == ""  # nothing baked into the definitions
+    monkeypatch.setenv("BOTBOX_HOME", str(tmp_path / "elsewhere"))
+    monkeypatch.delenv("BOTBOX_LEDGER", raising=False)
+    assert ledger.store().path == tmp_path / "elsewhere" / "botbox.duckdb"

@@ -14,13 +14,19 @@ class LedgerResource(dg.ConfigurableResource):
 
     Each call opens the DuckDB file for one short transaction, so runs, sensors and the CLI
     share it; ``max_wait_seconds`` bounds how long a call waits for another process's lock.
+    The file is resolved when a run or sensor uses it, never when the definitions load.
     """
 
-    path: str
+    path: str = ""
+    """The ledger file; empty: ``$BOTBOX_LEDGER``, else ``$BOTBOX_HOME/botbox.duckdb``, as the
+    process using it sees them."""
     max_wait_seconds: float = 30.0
+    """How long one call waits for another process's lock on the file."""
 
     def store(self) -> LedgerStore:
-        return LedgerStore(self.path, max_wait_seconds=self.max_wait_seconds)
+        """The ledger, opened per call for one short transaction."""
+        path = self.path or str(load_settings().ledger_path)
+        return LedgerStore(path, max_wait_seconds=self.max_wait_seconds)
 
 
 class MarketDataResource(dg.ConfigurableResource):
@@ -33,9 +39,9 @@ class MarketDataResource(dg.ConfigurableResource):
 
 
 def default_resources() -> dict[str, object]:
-    settings = load_settings()
+    """The resources every BotBox job gets; nothing here reads the environment at import."""
     return {
-        "ledger": LedgerResource(path=str(settings.ledger_path)),
+        "ledger": LedgerResource(),
         "market_data": MarketDataResource(),
         # Op outputs are small and live only within a run: keep them in memory rather than
         # pickling them into Dagster's storage on every minute tick.
