@@ -9,6 +9,7 @@ from typing import Any
 from botbox_dagster.adapters.ledger.controls import PAUSE_ALL
 from botbox_dagster.adapters.ledger.money import ledger_pnl
 from botbox_dagster.domain.money import REPORTING_CURRENCY, ConvertedTotal, convert
+from botbox_dagster.domain.validation import pause_active
 
 
 class StatusQueries:
@@ -125,8 +126,6 @@ def _pause_state(row: Any, now: datetime) -> dict[str, Any]:
     if row is None:
         return {"paused": False}
     value = json.loads(row[0])
-    until = value.get("until")
-    paused = bool(value.get("paused"))
-    if paused and until and datetime.fromisoformat(until) <= now:
-        paused = False
+    # Whether it is in force is decided in one place (the rule the tick and execution obey).
+    paused = pause_active(value, now)
     return {**value, "paused": paused, "by": row[1], "at": row[2].isoformat()}

@@ -8,6 +8,7 @@ import pytest
 
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.domain.execution import Fill, OrderResult, Side
+from botbox_dagster.domain.order_states import IllegalTransition
 from botbox_dagster_tests.adapters.conftest import enqueue, make_store, paper_bot, queue, table
 
 
@@ -110,9 +111,12 @@ def test_transitions_are_guarded_by_the_current_status(store: LedgerStore) -> No
     assert (q["status"], q["attempts"], q["run_id"]) == ("PENDING", 1, None)
     assert q["next_attempt_at"] == now + timedelta(seconds=5)
     assert store.claim_rows("paper", "r", now, 1) == []  # not due yet
-    assert store.finish(row, "FAILED", "gave up", now)
-    assert not store.finish(row, "CANCELLED", "too late", now)
-    assert queue(store)[row.id]["reason"] == "gave up"
+    # The state table: a PENDING row may be cancelled, never failed without being claimed.
+    with pytest.raises(IllegalTransition, match="PENDING -> FAILED"):
+        store.finish(row, "FAILED", "gave up", now)
+    assert store.finish(row, "CANCELLED", "operator", now)
+    assert not store.finish(row, "CANCELLED", "too late", now)  # settled already: a lost race
+    assert queue(store)[row.id]["reason"] == "operator"
 
 
 def test_finish_notes_the_outcome_on_the_signal(store: LedgerStore) -> None:
