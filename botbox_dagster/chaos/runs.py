@@ -37,6 +37,32 @@ def tool(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
 
 
+# Open every SQLite database a run writes to: runs, the event-log index (which holds the
+# concurrency tables) and the schedule storage.
+_INIT_INSTANCE = """
+import dagster as dg
+instance = dg.DagsterInstance.get()
+instance.get_runs(limit=1)
+instance.event_log_storage.get_concurrency_keys()
+instance.get_asset_keys()
+instance.all_instigator_state()
+"""
+
+
+def init_instance(env: dict[str, str]) -> None:
+    """Create the chaos instance's Dagster storage once, before any run starts: processes that
+    open a fresh SQLite instance at the same moment race to stamp its schema (Dagster then
+    refuses it: "alembic_version has more than one head")."""
+    Path(env["BOTBOX_DAGSTER_STORAGE"]).mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, "-c", _INIT_INSTANCE],
+        env=env,
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+    )
+
+
 def start_execute_run(
     env: dict[str, str],
     log_path: Path,

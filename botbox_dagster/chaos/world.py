@@ -65,15 +65,16 @@ class World:
     ) -> int:
         """Execution runs, one after another, until every row is terminal; runs made.
 
-        Past ``deadline_s`` a drain ends at the first run that made no progress (no row became
-        terminal): one still settling rows goes on, up to 10 minutes more, so a slow machine
-        makes it longer, not a failure.
+        Past ``deadline_s`` a drain ends after three runs in a row that made no progress (no
+        row became terminal; a run that found the rate budget spent settles nothing): one still
+        settling rows goes on, up to 10 minutes more, so a slow machine makes it longer, not a
+        failure.
         """
         end = time.monotonic() + deadline_s
         made, stalled, settled = 0, 0, terminal_rows(self.store)
         while open_rows(self.store):
             now = time.monotonic()
-            if now > end + 600 or (now > end and stalled):
+            if now > end + 600 or (now > end and stalled >= 3):
                 break
             made += 1
             if dagster:
@@ -130,6 +131,7 @@ def chaos_world(
             store = LedgerStore(root / "botbox.duckdb")
             store.load_fleet(parse_fleet(doc, str(root / "fleet.yaml")))
             env = runs.chaos_env(root, breaker_open_seconds=breaker_open_seconds)
+            runs.init_instance(env)
             fleet_bots = {b: symbols[i % len(symbols)] for i, b in enumerate(bot_ids(bots))}
             balances = {
                 asset: float(b["free"]) + float(b["locked"])

@@ -482,3 +482,24 @@ def test_a_close_of_a_position_the_venue_no_longer_holds_fails_naming_why(
     q = queue(store)[close]
     assert q["status"] == "FAILED" and "holds none of ETH" in q["reason"], q["reason"]
     assert [o["side"] for o in fx.orders()] == ["BUY"]  # no order for nothing was sent
+
+
+def test_a_buy_raises_the_cached_balance_so_its_close_needs_no_second_account_read(
+    store: LedgerStore, fx: FakeExchange
+) -> None:
+    executor = live(store)  # one venue object for every run: its cache lives across them
+    entry(store, "l1", size=0.5)
+    executor.run()
+    # One run: l1's CLOSE first (reads the account: 0.4995 ETH, sells 0.499), then l2's buy of
+    # 0.5 (0.4995 net of the ETH commission), which the cache adds: 0.0005 + 0.4995 = 0.5.
+    entry(store, "l1", direction="CLOSE", size=0.4995)
+    entry(store, "l2", size=0.5)
+    executor.run()
+    # l2's CLOSE of 0.4995 is covered by the cache: no second 20-weight account read.
+    entry(store, "l2", direction="CLOSE", size=0.4995)
+    executor.run()
+    assert {q["status"] for q in queue(store).values()} == {"FILLED"}
+    assert len(fx.requests("/api/v3/account", "GET")) == 1
+    sells = [o["executedQty"] for o in fx.orders() if o["side"] == "SELL"]
+    assert sells == ["0.49900000", "0.49900000"]
+    assert fx.balances()["ETH"]["free"] == "0.00100000"  # two steps of dust, by hand

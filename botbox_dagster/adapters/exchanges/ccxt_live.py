@@ -169,7 +169,19 @@ class LiveExchange:
             return self.find_order(bot_id, symbol, client_order_id) or self._result(
                 order, client_order_id
             )
-        return self._with_fees(order, symbol, client_order_id)
+        result = self._with_fees(order, symbol, client_order_id)
+        if side is Side.BUY:
+            self._add_bought(symbol, result)
+        return result
+
+    def _add_bought(self, symbol: str, result: OrderResult) -> None:
+        """A buy's fill, net of a commission paid in the asset bought, raises the cached free
+        balance (still a lower bound: what fills later is only seen by a fresh read)."""
+        base = symbol.split("/")[0]
+        if base not in self._free or result.filled <= 0:
+            return
+        fee = result.fee if result.fee_currency == base else 0.0
+        self._free[base] += max(0.0, result.filled - fee)
 
     def _with_fees(self, order: dict[str, Any], symbol: str, cid: str) -> OrderResult:
         """The order, with its trades fetched when the answer carried no fee.
@@ -231,8 +243,9 @@ class LiveExchange:
         """The free balance of the market's base asset: what a CLOSE of a long can sell.
 
         The cached balances are a lower bound of the truth as far as this process's orders
-        go (each sell is subtracted in full whatever it fills; buys only add), so they answer
-        only when they show ``need`` is held. Anything less is read fresh: a cached figure
+        go (each sell is subtracted in full whatever it fills; a buy adds what its answer
+        says filled, net of a commission in the asset bought), so they answer only when they
+        show ``need`` is held. Anything less is read fresh: a cached figure
         below the truth would shrink a CLOSE and strand the rest at the venue.
         """
         base = symbol.split("/")[0]
