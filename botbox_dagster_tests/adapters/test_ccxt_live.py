@@ -503,3 +503,14 @@ def test_a_buy_raises_the_cached_balance_so_its_close_needs_no_second_account_re
     sells = [o["executedQty"] for o in fx.orders() if o["side"] == "SELL"]
     assert sells == ["0.49900000", "0.49900000"]
     assert fx.balances()["ETH"]["free"] == "0.00100000"  # two steps of dust, by hand
+
+
+def test_a_fresh_venue_whose_first_call_is_a_balance_read_budgets_the_market_list(
+    store: LedgerStore, fx: FakeExchange
+) -> None:
+    # ccxt's fetch_balance loads the market list itself (exchangeInfo, 20 weight): a CLOSE
+    # sized in a fresh process must not send that request past the limiter.
+    venue = live_exchange(store)
+    assert venue.held("ETH/BTC", 1.0) is not None
+    assert [r.path for r in fx.requests()] == ["/api/v3/exchangeInfo", "/api/v3/account"]
+    assert_every_call_took_a_token(store, fx)

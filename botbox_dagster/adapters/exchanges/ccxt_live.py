@@ -45,6 +45,10 @@ class LiveExchange:
     def _call(
         self, endpoint: str, fn: Any, *args: Any, ambiguous_cid: str | None = None, **kwargs: Any
     ) -> Any:
+        if endpoint != "load_markets" and not self._markets_loaded:
+            # ccxt loads the market list itself inside most calls (fetch_balance, fetch_order):
+            # load it here first, so that its 20 weight is taken from the budget like any call.
+            self._markets()
         self.limiter.acquire(endpoint, endpoint)
         try:
             result = fn(*args, **kwargs)
