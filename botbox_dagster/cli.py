@@ -129,7 +129,9 @@ def cmd_bots_close(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    summary = _store().fleet_summary()
+    from botbox_dagster.services.fleet_summary import fleet_summary
+
+    summary = fleet_summary(_store())
     if args.json:
         _print_json(summary)
         return 0
@@ -151,9 +153,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
     for md in summary["market_data"]:
         age = md["age_seconds"]
-        print(
-            f"  {md['exchange']} {md['symbol']}: newest 1m bar opened {md['newest_candle']}, closed {age:.0f}s ago"
+        newest = (
+            f"newest {md['timeframe']} bar opened {md['newest_candle']}, closed {age:.0f}s ago"
+            if md["newest_candle"]
+            else "no candles stored"
         )
+        print(f"  {md['exchange']} {md['symbol']}: {newest}{' (STALE)' if md['stale'] else ''}")
     return 0
 
 

@@ -46,6 +46,7 @@ class ExchangeHealth:
     weight_last_minute: int
     calls_last_hour: int
     rate_limited_recent: int  # 429/418 answers inside RATE_LIMIT_WINDOW
+    market_data: str = "ccxt"  # where its candles come from: ccxt or replay
 
 
 @dataclass(frozen=True)

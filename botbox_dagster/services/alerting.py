@@ -14,12 +14,32 @@ from datetime import UTC, datetime, timedelta
 from botbox_dagster.adapters.alert_channels import Channel, Delivery, deliver
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.domain import alerts
+from botbox_dagster.domain.metrics import FleetMetrics
 
 ALERT_STATE = "alert_state"
 RUN_FAILURES = "run_failure_alerts"
 _BOOKKEEPING = ("updated_by", "updated_at")
 _THRESHOLDS = alerts.Thresholds()
 _POLICY = alerts.RatePolicy()
+
+
+@dataclass(frozen=True)
+class FleetHealth:
+    """The health rules judged on one metrics read: what the alerts send and the checks show."""
+
+    metrics: FleetMetrics
+    inputs: alerts.HealthInputs
+    conditions: list[alerts.Condition]
+
+
+def fleet_health(
+    store: LedgerStore, *, now: datetime | None = None, thresholds: alerts.Thresholds = _THRESHOLDS
+) -> FleetHealth:
+    """Read the fleet's metrics and judge every health rule on them (the one place this is
+    done: the alert sensor and the ``fleet_health_checks`` asset checks both call it)."""
+    metrics = store.fleet_metrics(now=now)
+    inputs = metrics.health_inputs()
+    return FleetHealth(metrics, inputs, alerts.evaluate(inputs, thresholds))
 
 
 @dataclass(frozen=True)
@@ -51,8 +71,8 @@ def evaluate_alerts(
 ) -> AlertReport:
     """Evaluate every rule, send what changed, store the new state; never raises on delivery."""
     now = now or datetime.now(UTC)
-    metrics = store.fleet_metrics(now=now)
-    conditions = alerts.evaluate(metrics.health_inputs(), thresholds)
+    health = fleet_health(store, now=now, thresholds=thresholds)
+    metrics, conditions = health.metrics, health.conditions
     state = alerts.AlertState.from_json(_load(store, ALERT_STATE))
     state, notifications = alerts.step(state, conditions, now, policy)
     if summary_hour_utc is not None and alerts.summary_due(state, now, summary_hour_utc):

@@ -16,6 +16,7 @@ import pytest
 
 from botbox_dagster.dashboard import pages, views
 from botbox_dagster.domain.bots import BotStatus
+from botbox_dagster.services.fleet_summary import fleet_summary
 from botbox_dagster_tests.dashboard.conftest import Served
 from botbox_dagster_tests.support.seed import (
     add_signal,
@@ -128,10 +129,10 @@ def test_pause_all_and_resume(served: Served) -> None:
     pause = served.store.get_control("pause_all")
     assert pause is not None
     assert pause["paused"] and pause["updated_by"] == "dashboard" and pause["until"]
-    assert served.store.fleet_summary()["pause_all"]["paused"]  # what the tick obeys
+    assert fleet_summary(served.store)["pause_all"]["paused"]  # what the tick obeys
     _, _, html = post(served.base + "/resume")
     assert "Trading</b> (not paused)" in html
-    assert not served.store.fleet_summary()["pause_all"]["paused"]
+    assert not fleet_summary(served.store)["pause_all"]["paused"]
 
 
 def test_text_from_the_ledger_is_escaped_on_the_pages(served: Served) -> None:

@@ -20,7 +20,6 @@ from typing import Any
 
 from botbox_dagster.adapters.ledger.controls import PAUSE_ALL
 from botbox_dagster.adapters.ledger.money import ledger_pnl
-from botbox_dagster.adapters.ledger.status import _pause_state
 from botbox_dagster.domain.metrics import (
     BotMetrics,
     ExchangeHealth,
@@ -33,6 +32,7 @@ from botbox_dagster.domain.metrics import (
 from botbox_dagster.domain.money import REPORTING_CURRENCY, quote_currency
 from botbox_dagster.domain.signals import slot_start
 from botbox_dagster.domain.timeframes import candle_age, delta, freshness_limit
+from botbox_dagster.domain.validation import pause_active
 
 FINISHED_SQL = "('FILLED', 'FAILED', 'EXPIRED', 'CANCELLED')"
 CHECK_NOW_PREFIX = "check_now:"
@@ -235,6 +235,15 @@ class MetricsQueries:
         return self.run(work)
 
 
+def _pause_state(row: Any, now: datetime) -> dict[str, Any]:
+    if row is None:
+        return {"paused": False}
+    value = json.loads(row[0])
+    # Whether it is in force is decided in one place (the rule the tick and execution obey).
+    paused = pause_active(value, now)
+    return {**value, "paused": paused, "by": row[1], "at": row[2].isoformat()}
+
+
 def _count_orders(conn: Any, since: datetime) -> int:
     return int(
         conn.execute(
@@ -254,7 +263,7 @@ def _next_check(bot: dict[str, Any], now: datetime) -> datetime | None:
 
 def _exchanges(conn: Any, now: datetime) -> list[ExchangeHealth]:
     rows = conn.execute(
-        "SELECT a.account, a.venue, a.kind, cb.state, "
+        "SELECT a.account, a.venue, a.kind, a.market_data, cb.state, "
         "(SELECT coalesce(sum(weight), 0) FROM exchange_calls e WHERE e.account = a.account "
         " AND e.outcome = 'sent' AND e.called_at >= ?), "
         "(SELECT count(*) FROM exchange_calls e WHERE e.account = a.account "
@@ -266,7 +275,7 @@ def _exchanges(conn: Any, now: datetime) -> list[ExchangeHealth]:
         [now - timedelta(minutes=1), now - timedelta(hours=1), now - RATE_LIMIT_WINDOW],
     ).fetchall()
     out = []
-    for account, venue, kind, state, weight, calls, limited in rows:
+    for account, venue, kind, market_data, state, weight, calls, limited in rows:
         breaker = json.loads(state) if state else {}
         out.append(
             ExchangeHealth(
@@ -278,6 +287,7 @@ def _exchanges(conn: Any, now: datetime) -> list[ExchangeHealth]:
                 weight_last_minute=int(weight),
                 calls_last_hour=int(calls),
                 rate_limited_recent=int(limited),
+                market_data=str(market_data),
             )
         )
     return out

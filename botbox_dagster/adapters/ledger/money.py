@@ -1,6 +1,7 @@
 """The fleet's P&L per quote currency and the prices that convert it, read from the ledger.
 
-Shared by the fleet metrics (``metrics.py``) and ``botbox status`` (``status.py``); the rules
+Read by the fleet metrics (``metrics.py``: the fleet-status asset, ``botbox status``, the
+dashboard and the alerts); the rules
 (what a quote currency is, which bar prices it, what is left unconverted) are in
 ``domain/money.py``.
 """

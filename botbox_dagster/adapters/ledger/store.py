@@ -19,7 +19,6 @@ from botbox_dagster.adapters.ledger.execution import ExecutionTables
 from botbox_dagster.adapters.ledger.metrics import MetricsQueries
 from botbox_dagster.adapters.ledger.schema import LATEST_VERSION, MIGRATIONS
 from botbox_dagster.adapters.ledger.signals import SignalTables
-from botbox_dagster.adapters.ledger.status import StatusQueries
 
 
 def utcnow() -> datetime:
@@ -34,7 +33,6 @@ class LedgerStore(
     ExecutionTables,
     LimiterTables,
     MetricsQueries,
-    StatusQueries,
     SignalTables,
 ):
     """All trading state. Cheap to construct; holds no open connection between calls."""

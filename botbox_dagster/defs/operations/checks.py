@@ -2,8 +2,9 @@
 
 ERROR (red): a circuit breaker open, a rate-limit violation (429/418), execution failure rate
 above 10%. WARN (yellow): signal evaluation latency above 10 s, queue depth above 100,
-rejection rate above 80%, stale market data. The alert sensor evaluates the same rules
-(``domain/alerts.py``) and sends them to the configured channels.
+rejection rate above 80%, stale market data. The rules (``domain/alerts.py``) are judged by
+``services/alerting.fleet_health``, the function the alert sensor calls before it sends them
+to the configured channels.
 """
 
 from collections.abc import Iterator
@@ -13,7 +14,8 @@ import dagster as dg
 from botbox_dagster.defs.operations.assets import fleet_status
 from botbox_dagster.defs.operations.tables import md_table
 from botbox_dagster.defs.resources import LedgerResource
-from botbox_dagster.domain.alerts import RULES, Severity, Thresholds, evaluate
+from botbox_dagster.domain.alerts import RULES, Severity
+from botbox_dagster.services.alerting import fleet_health
 
 _SEVERITY = {
     Severity.CRITICAL: dg.AssetCheckSeverity.ERROR,
@@ -36,9 +38,8 @@ _SEVERITY = {
 )
 def fleet_health_checks(ledger: LedgerResource) -> Iterator[dg.AssetCheckResult]:
     """Evaluate the fleet's alert rules on a fresh metrics read, one check result per rule."""
-    metrics = ledger.store().fleet_metrics()
-    inputs = metrics.health_inputs()
-    conditions = evaluate(inputs, Thresholds())
+    health = fleet_health(ledger.store())
+    inputs, conditions = health.inputs, health.conditions
     for rule in RULES:
         failing = [c for c in conditions if c.check == rule.check]
         yield dg.AssetCheckResult(

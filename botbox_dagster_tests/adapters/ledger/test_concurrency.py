@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from botbox_dagster.adapters.ledger import LedgerStore
+from botbox_dagster.services.fleet_summary import fleet_summary
 
 WRITERS = 4
 ROUNDS = 40
@@ -36,7 +37,7 @@ def _worker(path: str, worker: int, rounds: int, results: mp.Queue) -> None:
 
         store.run(bump)
         if i % 5 == 0:
-            store.fleet_summary()  # readers interleave with writers
+            fleet_summary(store)  # readers interleave with writers
     results.put((worker, store.connector.stats.waits, store.connector.stats.max_wait_seconds))
 
 

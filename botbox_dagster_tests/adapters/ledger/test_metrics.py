@@ -10,6 +10,7 @@ import pytest
 
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.domain.metrics import percentile, reason_key
+from botbox_dagster.services.fleet_summary import fleet_summary
 from botbox_dagster_tests.support.seed import (
     add_bar,
     add_queue_row,
@@ -158,7 +159,7 @@ def test_the_inverse_market_converts_too(tmp_path: Path) -> None:
 def test_fleet_summary_reports_pnl_per_currency_and_converted(tmp_path: Path) -> None:
     store = mixed_currency_ledger(tmp_path / "l.duckdb", NOW)
     add_unpriced_eur_trade(store, NOW)
-    pos = store.fleet_summary(now=NOW)["positions"]
+    pos = fleet_summary(store, now=NOW)["positions"]
     assert pos["open"] == 0 and pos["reporting_currency"] == "USDT"
     assert pos["realized_pnl_by_currency"] == {
         "BTC": pytest.approx(0.001),

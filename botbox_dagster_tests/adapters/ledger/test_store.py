@@ -16,6 +16,7 @@ from botbox_dagster.domain.accounts import MarketType
 from botbox_dagster.domain.bots import BotStatus
 from botbox_dagster.domain.errors import ConfigErrors
 from botbox_dagster.domain.fleet import parse_fleet
+from botbox_dagster.services.fleet_summary import fleet_summary
 
 FLEET: dict[str, Any] = {
     "exchanges": {
@@ -181,7 +182,7 @@ def test_fleet_summary_counts(tmp_path: Path) -> None:
     store = LedgerStore(tmp_path / "l.duckdb")
     store.load_fleet(parse_fleet(copy.deepcopy(FLEET), "f"))
     store.set_bot_status("b", BotStatus.PAUSED, "x")
-    summary = store.fleet_summary()
+    summary = fleet_summary(store)
     assert summary["bots"] == {"total": 2, "by_status": {"ACTIVE": 1, "PAUSED": 1}}
     assert summary["exchanges"][0]["account"] == "paper"
     assert summary["exchanges"][0]["circuit"] == "CLOSED"
