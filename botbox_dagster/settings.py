@@ -11,9 +11,39 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The checkout this package runs from (None when it is installed from a wheel: then the parent
+# directory is site-packages, which holds neither the instance config nor a place for state).
+REPO_ROOT: Path | None = (
+    PACKAGE_DIR.parent if (PACKAGE_DIR.parent / "pyproject.toml").is_file() else None
+)
+# Where a wheel keeps the repository's dagster.yaml and workspace.yaml (pyproject.toml,
+# ``force-include``).
+PACKAGED_INSTANCE = PACKAGE_DIR / "instance"
 
+
+def instance_dir() -> Path:
+    """DAGSTER_HOME: the directory whose ``dagster.yaml`` is BotBox's instance config (the
+    checkout's root, or the copy a wheel ships)."""
+    if REPO_ROOT is not None and (REPO_ROOT / "dagster.yaml").is_file():
+        return REPO_ROOT
+    return PACKAGED_INSTANCE
+
+
+def workspace_file() -> Path:
+    """The ``workspace.yaml`` that loads BotBox's code location."""
+    return instance_dir() / "workspace.yaml"
+
+
+def default_home() -> Path:
+    """Where state lives when ``BOTBOX_HOME`` is unset: ``.botbox`` in the checkout, or
+    ``~/.botbox`` for an installed wheel."""
+    return REPO_ROOT / ".botbox" if REPO_ROOT is not None else Path.home() / ".botbox"
+
+
+LEDGER_ENV = "BOTBOX_LEDGER"
 LIVE_TRADING_ENV = "BOTBOX_LIVE_TRADING"
+DASHBOARD_URL_ENV = "BOTBOX_DASHBOARD_URL"
 BREAKER_OPEN_ENV = "BOTBOX_BREAKER_OPEN_SECONDS"
 
 
@@ -40,39 +70,46 @@ class Settings:
         return self.home / "fleet.yaml"
 
 
-def _truthy(value: str | None) -> bool:
+def truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
-    """Resolve settings; relative paths are taken from the repository root, not the cwd."""
+    """Resolve settings; a relative ``BOTBOX_HOME`` is taken from the checkout's root (the
+    current directory for an installed wheel), a relative ledger path from the home."""
     env = os.environ if environ is None else environ
-    home = Path(env.get("BOTBOX_HOME") or REPO_ROOT / ".botbox")
+    home = Path(env.get("BOTBOX_HOME") or default_home())
     if not home.is_absolute():
-        home = REPO_ROOT / home
+        home = (REPO_ROOT or Path.cwd()) / home
     dashboard_port = int(env.get("BOTBOX_DASHBOARD_PORT") or 3001)
-    ledger = Path(env.get("BOTBOX_LEDGER") or home / "botbox.duckdb")
+    ledger = Path(env.get(LEDGER_ENV) or home / "botbox.duckdb")
     if not ledger.is_absolute():
         ledger = home / ledger
     return Settings(
         home=home,
         ledger_path=ledger,
         dagster_storage=home / "dagster",
-        live_trading_enabled=_truthy(env.get(LIVE_TRADING_ENV)),
+        live_trading_enabled=truthy(env.get(LIVE_TRADING_ENV)),
         breaker_open_seconds=float(env.get(BREAKER_OPEN_ENV) or 60.0),
         port=int(env.get("PORT") or 3000),
         dashboard_port=dashboard_port,
-        dashboard_url=env.get("BOTBOX_DASHBOARD_URL") or f"http://127.0.0.1:{dashboard_port}",
+        dashboard_url=env.get(DASHBOARD_URL_ENV) or f"http://127.0.0.1:{dashboard_port}",
     )
 
 
 def dagster_environment(settings: Settings | None = None) -> dict[str, str]:
-    """The variables a Dagster process (webserver, daemon, CLI) needs to use BotBox's instance."""
+    """The variables a Dagster process (webserver, daemon, code server, run) of this deployment
+    gets: its instance, and every setting its resources read as ``dg.EnvVar``
+    (``defs/resources.py``), each written out so that none is left to a default."""
     s = settings or load_settings()
     return {
         "BOTBOX_HOME": str(s.home),
-        "DAGSTER_HOME": str(REPO_ROOT),
+        "DAGSTER_HOME": str(instance_dir()),
         "BOTBOX_DAGSTER_STORAGE": str(s.dagster_storage),
+        LEDGER_ENV: str(s.ledger_path),
+        LIVE_TRADING_ENV: "true" if s.live_trading_enabled else "false",
+        BREAKER_OPEN_ENV: str(s.breaker_open_seconds),
+        DASHBOARD_URL_ENV: s.dashboard_url,
     }
 
 

@@ -6,6 +6,8 @@ the change shows in review.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 
 EXPECTED_ASSETS = {"candles", "fleet_status", "signals", "trade_queue", "orders", "positions"}
@@ -171,11 +173,64 @@ def test_loading_the_definitions_never_touches_the_ledger(tmp_path) -> None:  # 
     assert done.returncode == 0, done.stderr.decode()[-2000:]
 
 
-def test_the_ledger_resource_is_resolved_when_used_not_at_import(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_deployment_settings_enter_as_env_var_resources(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Nothing is baked into the definitions: each setting is a dg.EnvVar, resolved when a run
+    # or sensor starts, from the variables `botbox serve` gives every Dagster process.
     from botbox_dagster.definitions import defs
+    from botbox_dagster.settings import dagster_environment, load_settings
 
-    ledger = defs.resources["ledger"]
-    assert ledger.path == ""  # nothing baked into the definitions
-    monkeypatch.setenv("BOTBOX_HOME", str(tmp_path / "elsewhere"))
-    monkeypatch.delenv("BOTBOX_LEDGER", raising=False)
+    fields = {
+        "ledger": {"path": "BOTBOX_LEDGER"},
+        "trading": {
+            "live_trading": "BOTBOX_LIVE_TRADING",
+            "breaker_open_seconds": "BOTBOX_BREAKER_OPEN_SECONDS",
+        },
+        "alerts": {"dashboard_url": "BOTBOX_DASHBOARD_URL"},
+    }
+    for resource, names in fields.items():
+        for field, var in names.items():
+            assert getattr(defs.resources[resource], field).env_var_name == var
+    served = dagster_environment(load_settings({"BOTBOX_HOME": str(tmp_path / "elsewhere")}))
+    assert set(served) >= {v for names in fields.values() for v in names.values()}
+    for name, value in served.items():
+        monkeypatch.setenv(name, value)
+    ledger = defs.resources["ledger"].process_config_and_initialize()
     assert ledger.store().path == tmp_path / "elsewhere" / "botbox.duckdb"
+    trading = defs.resources["trading"].process_config_and_initialize()
+    assert trading.live_trading_enabled() is False  # paper unless the deployment says so
+    assert trading.breaker_seconds() == 60.0
+    alerts = defs.resources["alerts"].process_config_and_initialize()
+    assert alerts.dashboard_url == "http://127.0.0.1:3001"
+
+
+def test_a_wheel_install_keeps_state_outside_site_packages(tmp_path: Path) -> None:
+    """Installed from a wheel, the package has no checkout above it: the instance config is the
+    copy the wheel ships (pyproject's force-include) and state defaults to ~/.botbox."""
+    import runpy
+    import shutil
+    import tomllib
+
+    import botbox_dagster.settings as settings
+
+    repo = Path(settings.__file__).resolve().parents[1]
+    build = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["hatch"]["build"]
+    shipped = build["targets"]["wheel"]["force-include"]
+    assert shipped == {
+        "dagster.yaml": "botbox_dagster/instance/dagster.yaml",
+        "workspace.yaml": "botbox_dagster/instance/workspace.yaml",
+    }
+    site = tmp_path / "site-packages"
+    for source, target in shipped.items():
+        (site / target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(repo / source, site / target)
+    shutil.copy(settings.__file__, site / "botbox_dagster" / "settings.py")
+    wheel = runpy.run_path(str(site / "botbox_dagster" / "settings.py"))
+    assert wheel["REPO_ROOT"] is None
+    assert wheel["instance_dir"]() == site / "botbox_dagster" / "instance"
+    assert (wheel["workspace_file"]()).is_file()
+    loaded = wheel["load_settings"]({})
+    assert loaded.home == Path.home() / ".botbox"
+    env = wheel["dagster_environment"](loaded)
+    assert env["DAGSTER_HOME"] == str(site / "botbox_dagster" / "instance")
+    # and in the checkout, the repository's own files
+    assert settings.instance_dir() == repo and settings.workspace_file() == repo / "workspace.yaml"

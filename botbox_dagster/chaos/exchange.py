@@ -13,7 +13,7 @@ from pathlib import Path
 
 from botbox_dagster.chaos.fleet import PRICE, QUOTE
 from botbox_dagster.fake_exchange import RemoteFakeExchange
-from botbox_dagster.settings import REPO_ROOT
+from botbox_dagster.settings import instance_dir
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def fake_exchange_process(
         # venue takes in the asset bought, so a CLOSE sized from the ledger rather than from
         # the venue's holdings is refused here as it would be on Binance.
         args += ["--symbol", f"{symbol}={path.name}"]
-    proc = subprocess.Popen(args, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(args, cwd=instance_dir(), stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()

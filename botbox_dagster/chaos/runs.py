@@ -10,25 +10,26 @@ from pathlib import Path
 import yaml
 
 from botbox_dagster.chaos.fleet import ACCOUNT, KEY_ENV, SECRET_ENV
-from botbox_dagster.settings import BREAKER_OPEN_ENV, LIVE_TRADING_ENV, REPO_ROOT
+from botbox_dagster.settings import (
+    BREAKER_OPEN_ENV,
+    LIVE_TRADING_ENV,
+    dagster_environment,
+    instance_dir,
+    load_settings,
+)
 
 
 def chaos_env(home: Path, *, breaker_open_seconds: float = 60.0) -> dict[str, str]:
     """The environment of every process of a chaos run: its own home and Dagster storage, live
     trading enabled (only here), fake API keys, the breaker cooldown."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "BOTBOX_"))}
-    env.update(
-        {
-            "BOTBOX_HOME": str(home),
-            "DAGSTER_HOME": str(REPO_ROOT),
-            "BOTBOX_DAGSTER_STORAGE": str(home / "dagster"),
-            LIVE_TRADING_ENV: "1",
-            BREAKER_OPEN_ENV: str(breaker_open_seconds),
-            KEY_ENV: "chaos-key",
-            SECRET_ENV: "chaos-secret",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
+    deployment = {
+        "BOTBOX_HOME": str(home),
+        LIVE_TRADING_ENV: "1",
+        BREAKER_OPEN_ENV: str(breaker_open_seconds),
+    }
+    env.update(dagster_environment(load_settings(deployment)))
+    env.update({KEY_ENV: "chaos-key", SECRET_ENV: "chaos-secret", "PYTHONUNBUFFERED": "1"})
     return env
 
 
@@ -57,7 +58,7 @@ def init_instance(env: dict[str, str]) -> None:
     subprocess.run(
         [sys.executable, "-c", _INIT_INSTANCE],
         env=env,
-        cwd=REPO_ROOT,
+        cwd=instance_dir(),
         check=True,
         capture_output=True,
     )
@@ -90,7 +91,7 @@ def start_execute_run(
                 str(config),
             ],
             env=env,
-            cwd=REPO_ROOT,
+            cwd=instance_dir(),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -131,7 +132,7 @@ def start_worker(
                 run_id,
             ],
             env=env,
-            cwd=REPO_ROOT,
+            cwd=instance_dir(),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -154,5 +155,9 @@ def fail_killed_runs(env: dict[str, str]) -> None:
     the killed runs failed and free any concurrency slots they held (nobody else would: a
     SIGKILLed ``dagster job execute`` process leaves its run STARTED)."""
     subprocess.run(
-        [sys.executable, "-c", _MONITOR], env=env, cwd=REPO_ROOT, check=True, capture_output=True
+        [sys.executable, "-c", _MONITOR],
+        env=env,
+        cwd=instance_dir(),
+        check=True,
+        capture_output=True,
     )

@@ -14,7 +14,13 @@ from types import FrameType
 from botbox_dagster.adapters.fleet_file import load_fleet_file
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.demo.recording import write_recording
-from botbox_dagster.settings import REPO_ROOT, Settings, dagster_environment, load_settings
+from botbox_dagster.settings import (
+    Settings,
+    dagster_environment,
+    instance_dir,
+    load_settings,
+    workspace_file,
+)
 
 
 def demo_fleet_file() -> Path:
@@ -41,7 +47,7 @@ def start_dashboard(host: str, port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [*cmd, "--port", str(port)],
         env={**os.environ, **dagster_environment()},
-        cwd=REPO_ROOT,
+        cwd=instance_dir(),
         start_new_session=True,
     )
 
@@ -58,13 +64,13 @@ def serve(host: str, port: int, dashboard_port: int | None = None) -> int:
         str(Path(sys.executable).with_name("dagster")),
         "dev",
         "-w",
-        str(REPO_ROOT / "workspace.yaml"),
+        str(workspace_file()),
         "-h",
         host,
         "-p",
         str(port),
     ]
-    child = subprocess.Popen(cmd, env=env, cwd=REPO_ROOT, start_new_session=True)
+    child = subprocess.Popen(cmd, env=env, cwd=instance_dir(), start_new_session=True)
     stopping = False
 
     def stop(signum: int, _frame: FrameType | None) -> None:

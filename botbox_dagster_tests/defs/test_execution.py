@@ -15,7 +15,7 @@ from botbox_dagster.defs.execution.jobs import (
     execution_run_config,
 )
 from botbox_dagster.defs.execution.sensors import build_trade_queue_sensor
-from botbox_dagster.defs.resources import LedgerResource
+from botbox_dagster.defs.resources import LedgerResource, TradingResource
 from botbox_dagster.domain.errors import ConfigErrors
 from botbox_dagster.domain.fleet import parse_fleet
 from botbox_dagster_tests.adapters.conftest import (
@@ -39,7 +39,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LedgerStore:
 
 
 def resources(store: LedgerStore) -> dict[str, Any]:
-    return {"ledger": LedgerResource(path=str(store.path))}
+    return {"ledger": LedgerResource(path=str(store.path)), "trading": TradingResource()}
 
 
 def metadata(result: dg.ExecuteInProcessResult, step: str) -> dict[str, Any]:
@@ -68,6 +68,42 @@ def test_one_static_job_serves_every_account_and_holds_no_pool() -> None:
     assert [node.name for node in JOB.graph.nodes] == ["execute_trades"]
     assert JOB.graph.nodes[0].definition.pool is None
     assert JOB.tags["dagster/max_runtime"] == "300"
+
+
+def test_a_run_config_cannot_turn_live_trading_on(
+    store: LedgerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The Launchpad shows the trading resource; editing it to "true" on a deployment whose
+    # environment does not enable live trading fails the run before anything is claimed.
+    monkeypatch.setenv("BOTBOX_LIVE_TRADING", "false")
+    row = enqueue(store, "b1", size=1.0)
+    result = JOB.execute_in_process(
+        run_config=execution_run_config("paper"),
+        # what the resource resolves to when the Launchpad's value replaces the EnvVar
+        resources={
+            "ledger": LedgerResource(path=str(store.path)),
+            "trading": TradingResource(live_trading="true"),
+        },
+        instance=dg.DagsterInstance.ephemeral(),
+        tags={EXCHANGE_TAG: "paper"},
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "enabled by the deployment's environment" in str(failure.event_specific_data.error)
+    assert queue(store)[row]["status"] == "PENDING"  # nothing claimed, nothing placed
+    # The environment decides: with it, the same resource allows live orders; a run may
+    # always turn them off.
+    monkeypatch.setenv("BOTBOX_LIVE_TRADING", "true")
+    assert TradingResource(live_trading="true").live_trading_enabled()
+    assert not TradingResource(live_trading="false").live_trading_enabled()
+
+
+def test_the_breaker_setting_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert TradingResource(breaker_open_seconds="45").breaker_seconds() == 45.0
+    for bad in ("0", "-5", "soon"):
+        with pytest.raises(dg.Failure, match="breaker_open_seconds must be a positive"):
+            TradingResource(breaker_open_seconds=bad).breaker_seconds()
 
 
 def test_the_job_executes_an_account_and_reports_it(store: LedgerStore) -> None:

@@ -21,7 +21,7 @@ from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.chaos import runs
 from botbox_dagster.chaos.queue import rows
 from botbox_dagster.chaos.world import chaos_world
-from botbox_dagster.settings import REPO_ROOT
+from botbox_dagster.settings import instance_dir
 
 SECONDS = 30
 WRITER = """
@@ -65,7 +65,7 @@ def test_runs_sensor_cli_and_writer_share_the_ledger_without_losing_writes(
                     str(SECONDS),
                 ],
                 env=w.env,
-                cwd=REPO_ROOT,
+                cwd=instance_dir(),
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -93,7 +93,7 @@ def test_runs_sensor_cli_and_writer_share_the_ledger_without_losing_writes(
                             "botbox_dagster.definitions",
                         ],
                         env=w.env,
-                        cwd=REPO_ROOT,
+                        cwd=instance_dir(),
                         stdout=log,
                         stderr=subprocess.STDOUT,
                     )

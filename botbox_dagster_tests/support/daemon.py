@@ -16,19 +16,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from botbox_dagster.settings import dagster_environment, load_settings
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def botbox_env(home: Path) -> dict[str, str]:
+    """A Dagster process's environment on ``home``, as ``botbox serve`` gives it (paper only)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "BOTBOX_"))}
-    env.update(
-        {
-            "BOTBOX_HOME": str(home),
-            "DAGSTER_HOME": str(REPO_ROOT),
-            "BOTBOX_DAGSTER_STORAGE": str(home / "dagster"),
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
+    env.update(dagster_environment(load_settings({"BOTBOX_HOME": str(home)})))
+    env["PYTHONUNBUFFERED"] = "1"
     return env
 
 

@@ -15,12 +15,11 @@ import dagster as dg
 
 from botbox_dagster.adapters.exchanges.paper import PaperSettings
 from botbox_dagster.defs.execution.config import ExecutionConfig
-from botbox_dagster.defs.resources import LedgerResource
+from botbox_dagster.defs.resources import LedgerResource, TradingResource
 from botbox_dagster.defs.runs import IN_PROGRESS
 from botbox_dagster.domain.validation import pause_active
 from botbox_dagster.services.execution import UnknownAccountError, build_executor
 from botbox_dagster.services.executor import ExecutionSettings
-from botbox_dagster.settings import load_settings
 
 EXCHANGE_TAG = "botbox/exchange"
 EXECUTE_OP = "execute_trades"
@@ -41,7 +40,10 @@ def execution_run_config(account: str, **config: object) -> dict[str, object]:
     tags={"botbox/layer": "execution"},
 )
 def execute_trades(
-    context: dg.OpExecutionContext, config: ExecutionConfig, ledger: LedgerResource
+    context: dg.OpExecutionContext,
+    config: ExecutionConfig,
+    ledger: LedgerResource,
+    trading: TradingResource,
 ) -> dg.Output:
     tagged = context.run.tags.get(EXCHANGE_TAG)
     if tagged is not None and tagged != config.account:
@@ -61,7 +63,6 @@ def execute_trades(
         run = instance.get_run_by_id(run_id)
         return run is not None and run.status in IN_PROGRESS
 
-    settings = load_settings()
     try:
         executor = build_executor(
             store,
@@ -74,8 +75,8 @@ def execute_trades(
                 orphan_after_seconds=config.orphan_after_seconds,
             ),
             paper=PaperSettings(**config.paper.model_dump()),
-            breaker_open_seconds=settings.breaker_open_seconds,
-            live_trading_enabled=settings.live_trading_enabled,
+            breaker_open_seconds=trading.breaker_seconds(),
+            live_trading_enabled=trading.live_trading_enabled(),
             log=context.log.warning,
         )
     except UnknownAccountError as exc:

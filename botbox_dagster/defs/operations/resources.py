@@ -9,9 +9,8 @@ from botbox_dagster.adapters.alert_channels import (
     SlackWebhookChannel,
     parse_severities,
 )
-from botbox_dagster.settings import load_settings, secret_from_env
+from botbox_dagster.settings import DASHBOARD_URL_ENV, secret_from_env
 
-DASHBOARD_URL_ENV = "BOTBOX_DASHBOARD_URL"
 DEFAULT_DASHBOARD_URL = "http://127.0.0.1:3001"
 
 
@@ -57,5 +56,6 @@ class AlertsResource(dg.ConfigurableResource):
 
 
 def operations_resources() -> dict[str, object]:
-    """The ``alerts`` resource, linking to the dashboard that ``botbox demo`` starts."""
-    return {"alerts": AlertsResource(dashboard_url=load_settings().dashboard_url)}
+    """The ``alerts`` resource, linking to the dashboard that ``botbox demo`` starts
+    (``$BOTBOX_DASHBOARD_URL``, read when a sensor or run starts)."""
+    return {"alerts": AlertsResource(dashboard_url=dg.EnvVar(DASHBOARD_URL_ENV))}
