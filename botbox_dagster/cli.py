@@ -6,12 +6,13 @@ import argparse
 import getpass
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from botbox_dagster.adapters.fleet_file import load_fleet_file
 from botbox_dagster.adapters.ledger import LedgerBusyError, LedgerStore
+from botbox_dagster.adapters.supervision import HomeInUseError, HomeLock, acquire_home_lock
 from botbox_dagster.domain.bots import BotStatus
 from botbox_dagster.domain.errors import ConfigErrors
 from botbox_dagster.domain.money import ConvertedTotal, fmt_amount, fmt_by_currency, fmt_total
@@ -20,6 +21,8 @@ from botbox_dagster.settings import load_settings
 EXIT_CONFIG = 2
 EXIT_NOT_FOUND = 3
 EXIT_BUSY = 4
+# `botbox serve`/`demo`/`dashboard` when another copy runs on the same BOTBOX_HOME.
+EXIT_ALREADY_RUNNING = 2
 
 
 def _store() -> LedgerStore:
@@ -246,22 +249,42 @@ def cmd_resume_all(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_copy(role: str, command: str, run: Callable[[HomeLock], int]) -> int:
+    """Run ``run`` holding ``role``'s lock on BOTBOX_HOME; refuse (exit 2) if another process
+    holds it (botbox_dagster/adapters/supervision.py)."""
+    try:
+        lock = acquire_home_lock(load_settings().home, role, f"botbox {command}")
+    except HomeInUseError as exc:
+        print(f"botbox {command}: refused: {exc}", file=sys.stderr)
+        return EXIT_ALREADY_RUNNING
+    with lock:
+        return run(lock)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from botbox_dagster.demo.run import serve
 
-    return serve(args.host, args.port)
+    return _one_copy("serve", "serve", lambda lock: serve(args.host, args.port, home_lock=lock))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from botbox_dagster.demo.run import main as demo_main
 
-    return demo_main(args.host, args.port, args.dashboard_port)
+    return _one_copy(
+        "serve",
+        "demo",
+        lambda lock: demo_main(args.host, args.port, args.dashboard_port, home_lock=lock),
+    )
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from botbox_dagster.dashboard.server import serve as serve_dashboard
 
-    return serve_dashboard(load_settings().ledger_path, args.host, args.port)
+    return _one_copy(
+        "dashboard",
+        "dashboard",
+        lambda _lock: serve_dashboard(load_settings().ledger_path, args.host, args.port),
+    )
 
 
 def cmd_demo_prepare(args: argparse.Namespace) -> int:
