@@ -14,7 +14,7 @@ from botbox_dagster.domain import circuit_breaker as cb
 from botbox_dagster.domain import timeframes
 from botbox_dagster.fake_exchange import FakeExchange, LimitConfig, make_binance_client
 from botbox_dagster.services.executor import ExecutionSettings, Executor
-from botbox_dagster_tests.adapters.conftest import (
+from botbox_dagster_tests.support.trading import (
     enqueue,
     fast_breaker,
     flat_bars,

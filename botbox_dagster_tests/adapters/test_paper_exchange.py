@@ -8,7 +8,7 @@ from botbox_dagster.adapters.exchanges.paper import PaperExchange, PaperSettings
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.domain import exchange_errors as ee
 from botbox_dagster.domain.execution import Side
-from botbox_dagster_tests.adapters.conftest import (
+from botbox_dagster_tests.support.trading import (
     PRICE,
     enqueue,
     make_executor,

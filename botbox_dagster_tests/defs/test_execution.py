@@ -18,7 +18,7 @@ from botbox_dagster.defs.execution.sensors import build_trade_queue_sensor
 from botbox_dagster.defs.resources import LedgerResource, TradingResource
 from botbox_dagster.domain.errors import ConfigErrors
 from botbox_dagster.domain.fleet import parse_fleet
-from botbox_dagster_tests.adapters.conftest import (
+from botbox_dagster_tests.support.trading import (
     enqueue,
     fleet_doc,
     make_store,

@@ -9,7 +9,7 @@ import pytest
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.domain.execution import Fill, OrderResult, Side
 from botbox_dagster.domain.order_states import IllegalTransition
-from botbox_dagster_tests.adapters.conftest import enqueue, make_store, paper_bot, queue, table
+from botbox_dagster_tests.support.trading import enqueue, make_store, paper_bot, queue, table
 
 
 @pytest.fixture

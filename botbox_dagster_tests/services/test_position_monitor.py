@@ -9,7 +9,7 @@ import pytest
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.domain import timeframes
 from botbox_dagster.services.position_monitor import monitor_positions
-from botbox_dagster_tests.adapters.conftest import (
+from botbox_dagster_tests.support.trading import (
     enqueue,
     flat_bars,
     make_executor,

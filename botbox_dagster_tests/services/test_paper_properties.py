@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from botbox_dagster.adapters.exchanges.paper import PaperSettings
 from botbox_dagster.domain import timeframes
 from botbox_dagster.services.position_monitor import monitor_positions
-from botbox_dagster_tests.adapters.conftest import (
+from botbox_dagster_tests.support.trading import (
     enqueue,
     make_executor,
     make_store,

@@ -13,7 +13,7 @@ from botbox_dagster.domain.execution import Side
 from botbox_dagster.fake_exchange import FakeExchange
 from botbox_dagster.services.executor import ExecutionSettings
 from botbox_dagster.services.position_monitor import monitor_positions
-from botbox_dagster_tests.adapters.conftest import (
+from botbox_dagster_tests.support.trading import (
     enqueue,
     flat_bars,
     live_bot,
