@@ -24,9 +24,13 @@ import pytest
 from botbox_dagster.adapters.supervision import HomeInUseError, acquire_home_lock
 from botbox_dagster_tests.support.daemon import botbox_env, wait_until
 
-pytestmark = pytest.mark.skipif(
-    not sys.platform.startswith("linux"), reason="reads /proc and relies on Linux signals"
-)
+# Every test starts real processes; the two that start `dagster dev` are also marked slow.
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        not sys.platform.startswith("linux"), reason="reads /proc and relies on Linux signals"
+    ),
+]
 
 # Starting `dagster dev` takes 20-40 s on a 2-core machine; its first answer may take longer.
 START_TIMEOUT = 240
@@ -198,7 +202,6 @@ def test_a_second_dashboard_on_the_same_home_is_refused(tmp_path: Path) -> None:
             _wait_for(third, f"http://127.0.0.1:{other_port}/healthz", other_log)
 
 
-@pytest.mark.integration
 @pytest.mark.slow
 def test_sigkill_of_botbox_demo_leaves_no_process_and_a_second_copy_is_refused(
     tmp_path: Path,
@@ -228,7 +231,6 @@ def test_sigkill_of_botbox_demo_leaves_no_process_and_a_second_copy_is_refused(
             pass
 
 
-@pytest.mark.integration
 @pytest.mark.slow
 def test_sigterm_stops_botbox_serve_and_everything_it_started(tmp_path: Path) -> None:
     home = tmp_path / "home"

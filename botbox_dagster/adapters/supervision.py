@@ -31,8 +31,14 @@ terminal or the OOM killer leaves the whole fleet trading. Three layers stop tha
 
 A clean stop (Ctrl-C or SIGTERM to the supervisor) is unchanged: SIGINT to ``dagster dev``,
 up to 30 s for it to stop, then SIGKILL; then the supervisor closes the pipe and waits for the
-watchdog to sweep what ``dagster dev`` left (a run worker still going). See the README,
-"Quickstart", for the operator's view and docs/architecture.md for the process layout.
+watchdog to sweep what ``dagster dev`` left (its code servers, a run worker still going). See
+the README, "Quickstart", for the operator's view.
+
+Limits: the parent-death signal follows the *thread* that started the child (the supervisor
+starts children from its main thread). A watchdog that is itself SIGKILLed leaves only layer 1;
+the supervisor notices and stops the stack cleanly, but if both die at once, grandchildren can
+survive. The environment sweep needs ``/proc`` (Linux); elsewhere the watched process groups
+get SIGTERM and, after the grace period, SIGKILL.
 
 This module uses only the standard library: the wrapper and the watchdog import nothing else.
 """
@@ -367,7 +373,11 @@ def watch(pipe_fd: int, supervisor: int, token: str, grace: float, lock_fd: int)
                 os.getpid(),
                 f"botbox watchdog of PID {supervisor}, stopping the processes it started",
             )
-    if left := find_processes(groups, token, [supervisor]):
+    if not os.path.isdir("/proc"):  # no way to see who is left: signal the groups blindly
+        _signal_all((), groups, signal.SIGTERM)
+        time.sleep(grace)
+        _signal_all((), groups, signal.SIGKILL)
+    elif left := find_processes(groups, token, [supervisor]):
         what = "is gone" if supervisor_gone else "has stopped"
         _say(f"supervisor PID {supervisor} {what}; stopping what it started and left:")
         for pid in sorted(left):
