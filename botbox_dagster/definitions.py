@@ -14,6 +14,7 @@ from botbox_dagster.defs.operations.assets import fleet_status
 from botbox_dagster.defs.operations.checks import fleet_health_checks
 from botbox_dagster.defs.operations.jobs import fleet_status_job, fleet_status_schedule
 from botbox_dagster.defs.operations.resources import operations_resources
+from botbox_dagster.defs.operations.retention import retention_job, retention_schedule
 from botbox_dagster.defs.operations.sensors import alert_sensor, run_failure_alert_sensor
 from botbox_dagster.defs.resources import default_resources
 from botbox_dagster.defs.signals.check import check_bot_job
@@ -34,8 +35,9 @@ defs = dg.Definitions(
         resume_all_job,
         close_bot_job,
         fleet_status_job,
+        retention_job,
     ],
-    schedules=[trading_minute_schedule, fleet_status_schedule],
+    schedules=[trading_minute_schedule, fleet_status_schedule, retention_schedule],
     sensors=[
         build_trade_queue_sensor(execute_trades_job),
         alert_sensor,

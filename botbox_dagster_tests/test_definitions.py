@@ -30,10 +30,11 @@ EXPECTED_JOBS = {
     "market_data_job",
     "pause_all_job",
     "resume_all_job",
+    "retention_job",
     "signal_tick_job",
     "trading_minute_job",
 }
-EXPECTED_SCHEDULES = {"fleet_status_schedule", "trading_minute_schedule"}
+EXPECTED_SCHEDULES = {"fleet_status_schedule", "retention_schedule", "trading_minute_schedule"}
 EXPECTED_SENSORS = {"alert_sensor", "run_failure_alert_sensor", "trade_queue_sensor"}
 
 
@@ -90,6 +91,10 @@ JOB_SNAPSHOT = {
     ),
     "pause_all_job": ({"botbox/layer": "controls"}, {"pause_all": None}),
     "resume_all_job": ({"botbox/layer": "controls"}, {"resume_all": None}),
+    "retention_job": (
+        {"botbox/layer": "operations", "botbox/singleton": "retention"},
+        {"prune_dagster_runs": None, "prune_ledger_tables": None},
+    ),
     "signal_tick_job": (
         {"botbox/singleton": "signal_tick", "botbox/layer": "signals"},
         {"plan_signal_tick": None, "evaluate_signal_shard": None, "summarize_signal_tick": None},
@@ -107,6 +112,7 @@ JOB_SNAPSHOT = {
 }
 SCHEDULE_SNAPSHOT = {
     "fleet_status_schedule": ("* * * * *", "fleet_status_job", "UTC"),
+    "retention_schedule": ("17 * * * *", "retention_job", "UTC"),
     "trading_minute_schedule": ("* * * * *", "trading_minute_job", "UTC"),
 }
 SENSOR_SNAPSHOT = {

@@ -17,6 +17,7 @@ from botbox_dagster.adapters.ledger.connection import DuckDBConnector
 from botbox_dagster.adapters.ledger.controls import BreakerTables, ControlTables, LimiterTables
 from botbox_dagster.adapters.ledger.execution import ExecutionTables
 from botbox_dagster.adapters.ledger.metrics import MetricsQueries
+from botbox_dagster.adapters.ledger.retention import RetentionTables
 from botbox_dagster.adapters.ledger.schema import LATEST_VERSION, MIGRATIONS
 from botbox_dagster.adapters.ledger.signals import SignalTables
 
@@ -33,6 +34,7 @@ class LedgerStore(
     ExecutionTables,
     LimiterTables,
     MetricsQueries,
+    RetentionTables,
     SignalTables,
 ):
     """All trading state. Cheap to construct; holds no open connection between calls."""
