@@ -16,6 +16,7 @@ EXPECTED_CHECKS = {
     "circuit_breakers_closed",
     "execution_failure_rate",
     "market_data_fresh",
+    "minute_loop_on_time",
     "no_rate_limit_violations",
     "orders_settled",
     "queue_depth",
@@ -129,6 +130,7 @@ CHECK_SEVERITY = {
     "queue_depth": "WARN",
     "rejection_rate": "WARN",
     "market_data_fresh": "WARN",
+    "minute_loop_on_time": "WARN",
 }
 
 

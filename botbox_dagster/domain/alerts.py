@@ -51,6 +51,11 @@ RULES: tuple[Rule, ...] = (
     Rule("queue_depth", Severity.WARNING, "At most 100 trades waiting in the queue."),
     Rule("rejection_rate", Severity.WARNING, "At most 80% of last hour's signals rejected."),
     Rule("market_data_fresh", Severity.WARNING, "Every watched market has fresh candles."),
+    Rule(
+        "minute_loop_on_time",
+        Severity.WARNING,
+        "The minute loop keeps up: no slot skipped in 15 min, tick lag (p95) at most 60 s.",
+    ),
 )
 RULES_BY_CHECK = {r.check: r for r in RULES}
 
@@ -65,6 +70,8 @@ class Thresholds:
     max_queue_depth: int = 100
     max_rejection_rate: float = 0.80
     min_rejection_sample: int = 10
+    max_skipped_slots: int = 0
+    max_tick_lag_seconds: float = 60.0  # a tick that ends after its minute overran it
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,11 @@ class HealthInputs:
     # account -> queue rows of the last day whose reason starts "operator:" (sent with an
     # unknown outcome and never shown by the venue: the account must be checked by hand)
     operator_rows: Mapping[str, int] = field(default_factory=dict)
+    # the minute loop over the last 15 minutes (domain/minute_loop.py): slots the schedule
+    # skipped because the previous run was still going, and how long after its slot a tick ended
+    skipped_slots: int = 0
+    tick_lag_p95: float | None = None
+    last_skip_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -185,6 +197,22 @@ def evaluate(inputs: HealthInputs, limits: Thresholds = Thresholds()) -> list[Co
                 f"rejection rate {rejection:.0%}",
                 f"{inputs.signals_rejected} of {inputs.signals_judged} signals rejected in the "
                 f"last hour (limit {limits.max_rejection_rate:.0%})",
+            )
+        )
+    lag = inputs.tick_lag_p95
+    overran = lag is not None and lag > limits.max_tick_lag_seconds
+    if inputs.skipped_slots > limits.max_skipped_slots or overran:
+        figures = [f"{inputs.skipped_slots} slot(s) skipped in 15 min"]
+        if lag is not None:
+            figures.append(f"tick lag p95 {lag:.0f} s")
+        out.append(
+            Condition(
+                "minute_loop",
+                "minute_loop_on_time",
+                Severity.WARNING,
+                "minute loop falling behind: " + ", ".join(figures),
+                (inputs.last_skip_reason if inputs.skipped_slots else "")
+                or f"ticks end more than {limits.max_tick_lag_seconds:.0f} s after their minute",
             )
         )
     for market in inputs.stale_markets:

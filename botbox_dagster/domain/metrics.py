@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from botbox_dagster.domain.alerts import HealthInputs
+from botbox_dagster.domain.minute_loop import MinuteLoop
 from botbox_dagster.domain.money import (
     REPORTING_CURRENCY,
     ConversionRate,
@@ -96,6 +97,7 @@ class FleetMetrics:
     operator_rows_day: dict[str, int] = field(default_factory=dict)  # account -> rows
     reporting_currency: str = REPORTING_CURRENCY
     conversion_rates: dict[str, ConversionRate] = field(default_factory=dict)
+    minute_loop: MinuteLoop = field(default_factory=MinuteLoop)
 
     @property
     def unrealized_pnl_total(self) -> ConvertedTotal:
@@ -226,6 +228,9 @@ class FleetMetrics:
             signals_rejected=self.signals_hour.get("REJECTED", 0),
             stale_markets=tuple(self.stale_markets),
             operator_rows=dict(self.operator_rows_day),
+            skipped_slots=self.minute_loop.skipped,
+            tick_lag_p95=self.minute_loop.tick_lag_p95,
+            last_skip_reason=self.minute_loop.last_skip_reason or "",
         )
 
 

@@ -21,7 +21,9 @@ from botbox_dagster_tests.dashboard.conftest import Served
 from botbox_dagster_tests.support.seed import (
     add_signal,
     add_unpriced_eur_trade,
+    demo_ledger,
     mixed_currency_ledger,
+    overloaded_minute_loop,
 )
 
 
@@ -60,6 +62,24 @@ def test_fleet_page_shows_the_operator_dashboard(served: Served) -> None:
     assert "<td>+5.00 USDT</td>" in html  # btc-scalper's P&L in the bots table
     assert '<span class="ok">CLOSED</span>' in html  # exchange health and breaker
     assert 'href="/bots/btc-scalper"' in html and "Trading</b> (not paused)" in html
+    assert 'id="slots-skipped"><small>Slots skipped (1 h)</small><b>0</b>' in html
+    assert 'id="tick-lag"><small>Tick lag p95 (15 min)</small><b>-</b>' in html
+
+
+def test_fleet_page_shows_tick_lag_and_skipped_slots(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    store = demo_ledger(tmp_path / "l.duckdb", now)
+    skip = overloaded_minute_loop(store, now)  # lags 20 s and 95 s, then a skipped minute
+    view = views.fleet_view(store, now)
+    html = pages.fleet_page(view)
+    assert 'id="tick-lag"><small>Tick lag p95 (15 min)</small><b>91.2 s</b>' in html
+    assert 'id="slots-skipped"><small>Slots skipped (1 h)</small><b>1</b>' in html
+    assert 'id="minute-loop"' in html
+    assert "<td>slots skipped, last 15 min / hour / day</td><td>1 / 1 / 1</td>" in html
+    assert "still going; bots due now are evaluated by the next run" in html
+    loop = views.jsonable(view)["metrics"]["minute_loop"]
+    assert loop["skipped"] == 1 and loop["last_skip_reason"] == skip
+    assert loop["tick_lag_p95"] == pytest.approx(91.25)
 
 
 def test_bot_page_and_json(served: Served) -> None:

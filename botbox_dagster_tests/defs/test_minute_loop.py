@@ -13,7 +13,9 @@ import pytest
 from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.defs.resources import LedgerResource, MarketDataResource
 from botbox_dagster.defs.runs import SINGLETON_TAG
+from botbox_dagster.defs.signals.tick import TICK_TAG
 from botbox_dagster.defs.trading.minute import trading_minute_job, trading_minute_schedule
+from botbox_dagster.domain import timeframes
 from botbox_dagster_tests.defs.test_market_data import load_replay_fleet, run_job, today_key
 
 
@@ -112,26 +114,151 @@ def test_a_candles_backfill_stores_bars_and_never_marks_or_trades(
     assert position == ("OPEN", None)
 
 
-def test_the_schedule_starts_one_run_a_minute_and_skips_while_one_runs() -> None:
+SLOT_COLUMNS = ("slot", "status", "run_id", "started", "finished", "evaluated", "reason")
+
+
+def _slots(store: LedgerStore) -> list[dict[str, Any]]:
+    return store.run(
+        lambda c: [
+            dict(zip(SLOT_COLUMNS, r, strict=True))
+            for r in c.execute(
+                "SELECT slot, status, run_id, started_at, finished_at, evaluated_slot, reason "
+                "FROM minute_slots ORDER BY slot"
+            ).fetchall()
+        ]
+    )
+
+
+def test_the_schedule_starts_one_run_a_minute(tmp_path: Path) -> None:
     tick = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    ledger = LedgerResource(path=str(tmp_path / "ledger.duckdb"))
     with dg.instance_for_test() as instance:
         request = trading_minute_schedule(
-            dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
+            dg.build_schedule_context(
+                instance=instance, scheduled_execution_time=tick, resources={"ledger": ledger}
+            )
         )
-        assert isinstance(request, dg.RunRequest)
-        ops = request.run_config["ops"]
-        assert ops["refresh_candles"]["config"]["tick_time"] == tick.isoformat()
-        assert ops["plan_signal_tick"]["config"] == {
-            "tick_time": tick.isoformat(),
-            "max_wait_seconds": 0.0,
-        }
+    assert isinstance(request, dg.RunRequest)
+    ops = request.run_config["ops"]
+    assert ops["refresh_candles"]["config"]["tick_time"] == tick.isoformat()
+    assert ops["plan_signal_tick"]["config"] == {
+        "tick_time": tick.isoformat(),
+        "max_wait_seconds": 0.0,
+        "retarget_stale_slot": True,
+    }
+    assert request.tags == {SINGLETON_TAG: "trading_minute", TICK_TAG: tick.isoformat()}
+    assert _slots(ledger.store()) == []  # a launch writes nothing: the run records itself
+
+
+# QUEUED is in the same filter; a test instance cannot hold a queued run without a code location.
+@pytest.mark.parametrize("status", [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.NOT_STARTED])
+def test_the_schedule_skips_a_minute_while_the_previous_run_is_still_going(
+    tmp_path: Path, status: dg.DagsterRunStatus
+) -> None:
+    """An 11:59 run still going (or not started yet) at 12:00: 12:00 launches nothing, says which
+    run and slot hold it, and the skip is in the ledger and the fleet metrics."""
+    tick = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    ledger = LedgerResource(path=str(tmp_path / "ledger.duckdb"))
+    with dg.instance_for_test() as instance:
+        previous = instance.create_run_for_job(
+            trading_minute_job,
+            tags={
+                SINGLETON_TAG: "trading_minute",
+                TICK_TAG: (tick - timedelta(minutes=1)).isoformat(),
+            },
+            status=status,
+        )
+        skipped = trading_minute_schedule(
+            dg.build_schedule_context(
+                instance=instance, scheduled_execution_time=tick, resources={"ledger": ledger}
+            )
+        )
+    assert isinstance(skipped, dg.SkipReason)
+    message = skipped.skip_message or ""
+    assert message.startswith(f"slot 12:00 skipped: minute run {previous.run_id[:8]} (slot 11:59")
+    assert status.value in message and "still going" in message
+    [row] = _slots(ledger.store())
+    assert (row["slot"], row["status"], row["run_id"]) == (tick, "SKIPPED", previous.run_id)
+    assert row["reason"] == message
+    loop = ledger.store().fleet_metrics(now=tick + timedelta(seconds=30)).minute_loop
+    assert (loop.skipped, loop.skipped_hour, loop.skipped_day) == (1, 1, 1)
+    assert loop.last_skip_slot == tick and loop.last_skip_reason == message
+
+
+def test_a_skip_stands_when_the_ledger_cannot_record_it(tmp_path: Path) -> None:
+    tick = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    not_a_ledger = tmp_path / "dir"
+    not_a_ledger.mkdir()  # a directory: DuckDB cannot open it
+    with dg.instance_for_test() as instance:
         instance.create_run_for_job(
             trading_minute_job,
             tags={SINGLETON_TAG: "trading_minute"},
             status=dg.DagsterRunStatus.STARTED,
         )
         skipped = trading_minute_schedule(
-            dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
+            dg.build_schedule_context(
+                instance=instance,
+                scheduled_execution_time=tick,
+                resources={"ledger": LedgerResource(path=str(not_a_ledger), max_wait_seconds=0)},
+            )
         )
-        assert isinstance(skipped, dg.SkipReason)
-        assert "still running: this minute is skipped" in (skipped.skip_message or "")
+    assert isinstance(skipped, dg.SkipReason)
+    message = skipped.skip_message or ""
+    assert "(no slot tag, STARTED)" in message and "not recorded in the ledger" in message
+
+
+def test_a_run_records_its_slot_and_tick_lag(replay_ledger: Path) -> None:
+    store = LedgerStore(replay_ledger)
+    result = trading_minute_job.execute_in_process(
+        resources=resources(replay_ledger), instance=dg.DagsterInstance.ephemeral()
+    )
+    assert result.success
+    [row] = _slots(store)
+    assert row["status"] == "FINISHED" and row["run_id"] == result.run_id
+    assert row["evaluated"] == row["slot"] and row["reason"] is None
+    assert row["slot"] <= row["started"] <= row["finished"]
+    summary = [
+        e.event_specific_data.metadata
+        for e in result.all_events
+        if e.event_type_value == "STEP_OUTPUT" and e.step_key == "summarize_signal_tick"
+    ]
+    lag = summary[0]["tick_lag_s"].value
+    assert lag == pytest.approx((row["finished"] - row["slot"]).total_seconds(), abs=0.01)
+    loop = store.fleet_metrics(now=row["finished"]).minute_loop
+    assert loop.last_slot == row["slot"] and loop.last_tick_lag == pytest.approx(lag, abs=0.01)
+    assert loop.skipped == 0 and loop.running_slot is None
+
+
+def test_a_late_run_scans_stops_and_evaluates_the_minute_it_is_in(replay_ledger: Path) -> None:
+    """A run whose slot ended minutes ago (a slow machine, a long queue): stops are still
+    scanned; its bots are claimed and evaluated in the current minute, not the stale one."""
+    store = LedgerStore(replay_ledger)
+    hold_with_a_stop_above_the_market(store)
+    stale = timeframes.floor(datetime.now(UTC), "1m") - timedelta(minutes=3)
+    result = trading_minute_job.execute_in_process(
+        run_config={
+            "ops": {
+                "refresh_candles": {"config": {"tick_time": stale.isoformat()}},
+                "plan_signal_tick": {
+                    "config": {
+                        "tick_time": stale.isoformat(),
+                        "max_wait_seconds": 0.0,
+                        "retarget_stale_slot": True,
+                    }
+                },
+            }
+        },
+        resources=resources(replay_ledger),
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    [positions] = materialized(result)["positions"]
+    assert positions["stop_or_target_closes_queued"] == 1  # stops are never skipped
+    [row] = _slots(store)
+    assert row["slot"] == stale and row["status"] == "FINISHED"
+    assert row["evaluated"] > stale and row["evaluated"] == timeframes.floor(row["started"], "1m")
+    assert row["reason"].startswith(f"slot {stale:%H:%M} is stale")
+    claimed = store.run(lambda c: c.execute("SELECT DISTINCT last_check_at FROM bots").fetchall())
+    assert claimed == [(row["evaluated"],)]  # scalping bots: claimed in the current minute
+    loop = store.fleet_metrics(now=row["finished"]).minute_loop
+    assert loop.stale == 1 and loop.tick_lag_p95 is not None and loop.tick_lag_p95 > 180

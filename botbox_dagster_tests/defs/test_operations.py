@@ -31,6 +31,7 @@ from botbox_dagster_tests.support.seed import (
     demo_ledger,
     minute,
     mixed_currency_ledger,
+    overloaded_minute_loop,
 )
 
 
@@ -89,7 +90,42 @@ def test_fleet_status_materializes_with_plottable_metadata_and_checks(tmp_path: 
     assert "| realized P&L (USDT) | +3.00 USDT |" in md["overview"].value
     assert "| unrealized P&L (USDT) | +2.00 USDT |" in md["overview"].value
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    assert len(checks) == 8 and all(c.passed for c in checks.values())
+    assert len(checks) == 9 and all(c.passed for c in checks.values())
+    # No minute-loop record yet: no lag series, nothing skipped.
+    assert md["minute_slots_skipped_15m"].value == 0 and "tick_lag_p95_s" not in md
+    assert md["last_skipped_slot"].value == "none"
+
+
+def test_fleet_status_shows_tick_lag_and_skipped_slots(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.duckdb"
+    store = demo_ledger(path)
+    skip = overloaded_minute_loop(store, datetime.now(UTC))  # lags 20 s and 95 s, one skip
+    result = dg.materialize(
+        [fleet_status, fleet_health_checks],
+        resources=resources(path),
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    [mat] = result.asset_materializations_for_node("fleet_status")
+    md = mat.metadata
+    assert md["minute_slots_skipped_15m"].value == 1
+    assert md["minute_slots_skipped_last_hour"].value == 1
+    assert md["minute_slots_stale_15m"].value == 0
+    assert md["tick_lag_p50_s"].value == pytest.approx(57.5)
+    assert md["tick_lag_p95_s"].value == pytest.approx(91.25)
+    assert md["tick_lag_max_s"].value == md["last_tick_lag_s"].value == pytest.approx(95.0)
+    assert md["last_skipped_slot"].value == skip
+    table = md["minute_loop"].value
+    assert "| slots skipped, last 15 min / hour / day | 1 / 1 / 1 |" in table
+    assert "| tick lag p50 / p95 / max, last 15 min | 57.5 s / 91.2 s / 95.0 s |" in table
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    loop = checks["minute_loop_on_time"]
+    assert not loop.passed and loop.severity == dg.AssetCheckSeverity.WARN
+    assert loop.description == (
+        "minute loop falling behind: 1 slot(s) skipped in 15 min, tick lag p95 91 s"
+    )
+    assert loop.metadata["minute_slots_skipped_15m"].value == 1
+    assert all(c.passed for name, c in checks.items() if name != "minute_loop_on_time")
 
 
 def test_fleet_status_shows_pnl_per_currency_and_the_converted_total(tmp_path: Path) -> None:
@@ -239,6 +275,15 @@ def _fresh(store: LedgerStore) -> None:
     store_candles(store, "SOL/USDT", minute(datetime.now(UTC)), timeframes_=("1m",), bars=30)
 
 
+def _skipped_slot(store: LedgerStore) -> None:
+    now = datetime.now(UTC)
+    store.record_skipped_slot(minute(now), "run-1", f"slot {now:%H:%M} skipped: test")
+
+
+def _skip_out_of_the_window(store: LedgerStore) -> None:
+    store.run(lambda c: c.execute("UPDATE minute_slots SET slot = slot - INTERVAL 1 HOUR"))
+
+
 def _operator_row(store: LedgerStore) -> None:
     add_queue_row(
         store,
@@ -265,6 +310,7 @@ CONDITIONS: list[tuple[str, Step, Step, str, str]] = [
     ("queue_depth", _deep_queue, _drain_queue, "warning", "queue depth 101"),
     ("rejection_rate", _rejections, _delete_signals, "warning", "rejection rate 100%"),
     ("stale:paper SOL/USDT", _stale, _fresh, "warning", "stale market data"),
+    ("minute_loop", _skipped_slot, _skip_out_of_the_window, "warning", "minute loop falling"),
 ]
 
 

@@ -37,6 +37,7 @@ CASES = [
     (HealthInputs(queue_depth=101), "queue_depth", Severity.WARNING),
     (HealthInputs(signals_judged=10, signals_rejected=9), "rejection_rate", Severity.WARNING),
     (HealthInputs(stale_markets=("paper BTC/USDT",)), "market_data_fresh", Severity.WARNING),
+    (HealthInputs(skipped_slots=1), "minute_loop_on_time", Severity.WARNING),
 ]
 
 
@@ -64,10 +65,36 @@ def test_every_rule_has_a_case_and_healthy_inputs_raise_nothing() -> None:
         HealthInputs(signals_judged=10, signals_rejected=8),
         HealthInputs(signals_judged=5, signals_rejected=5),
         HealthInputs(rate_limited={"binance": 0}, open_breakers={}, operator_rows={"b": 0}),
+        HealthInputs(skipped_slots=0, tick_lag_p95=60.0),  # a tick ending on the minute is on time
     ],
 )
 def test_at_the_threshold_nothing_trips(inputs: HealthInputs) -> None:
     assert evaluate(inputs) == []
+
+
+def test_the_minute_loop_alert_names_the_skip_and_resolves_when_the_loop_keeps_up() -> None:
+    skip = "slot 12:03 skipped: minute run 1a2b3c4d (slot 12:02, STARTED, started 75 s ago) ..."
+    behind = HealthInputs(skipped_slots=2, tick_lag_p95=75.4, last_skip_reason=skip)
+    [condition] = evaluate(behind)
+    assert (condition.key, condition.check) == ("minute_loop", "minute_loop_on_time")
+    assert (
+        condition.title
+        == "minute loop falling behind: 2 slot(s) skipped in 15 min, tick lag p95 75 s"
+    )
+    assert condition.detail == skip
+    # Ticks overrunning their minute with no skip yet (each ended before the next schedule tick).
+    [slow] = evaluate(HealthInputs(tick_lag_p95=61.0))
+    assert slow.detail == "ticks end more than 60 s after their minute"
+    state, sent = step(AlertState(), [condition], NOW)
+    assert [(n.kind, n.severity, n.key) for n in sent] == [
+        (Kind.FIRING, Severity.WARNING, "minute_loop")
+    ]
+    state, sent = step(state, evaluate(behind), NOW + timedelta(seconds=30))
+    assert sent == []
+    caught_up = evaluate(HealthInputs(skipped_slots=0, tick_lag_p95=12.0))
+    state, sent = step(state, caught_up, NOW + timedelta(minutes=16))
+    assert [(n.kind, n.key) for n in sent] == [(Kind.RESOLVED, "minute_loop")]
+    assert sent[0].title == f"resolved: {condition.title}"
 
 
 def test_a_condition_fires_once_then_resolves_once() -> None:

@@ -274,3 +274,25 @@ def mixed_currency_ledger(path: Path, now: datetime) -> LedgerStore:
     add_bar(store, "BTC/USDT", bar - timedelta(hours=1), 45_000.0, exchange="other")
     add_bar(store, "BTC/USDT", bar, 50_000.0)
     return store
+
+
+OVERLOAD_SKIP = (
+    "slot {slot:%H:%M} skipped: minute run run-b (slot {previous:%H:%M}, STARTED, started 95 s "
+    "ago) is still going; bots due now are evaluated by the next run, stops are scanned by it"
+)
+
+
+def overloaded_minute_loop(store: LedgerStore, now: datetime) -> str:
+    """Three minutes of a loop falling behind before ``now``: a tick that ended 20 s after its
+    minute, one that ended 95 s after (it overran), and the minute it overran into skipped.
+    Returns the skip's reason."""
+    first = minute(now) - timedelta(minutes=3)
+    second = first + timedelta(minutes=1)
+    store.record_slot_started(first, "run-a", now=first + timedelta(seconds=2))
+    store.record_slot_finished("run-a", now=first + timedelta(seconds=20))
+    store.record_slot_started(second, "run-b", now=second + timedelta(seconds=3))
+    store.record_slot_finished("run-b", now=second + timedelta(seconds=95))
+    skipped = second + timedelta(minutes=1)
+    reason = OVERLOAD_SKIP.format(slot=skipped, previous=second)
+    store.record_skipped_slot(skipped, "run-b", reason, now=skipped + timedelta(seconds=1))
+    return reason

@@ -5,7 +5,8 @@ Windows: "hour" and "day" are the hour and the 24 hours before ``now``. Latencie
 
 - order latency: a FILLED queue row's ``updated_at`` minus its ``created_at`` (queue → fill);
 - signal evaluation latency: ``evaluated_at`` minus the start of the bot's check slot (the tick
-  that claimed it), so it counts waiting for candles, reading, scoring and recording.
+  that claimed it), so it counts waiting for candles, reading, scoring and recording;
+- tick lag: a minute-loop run's tick end minus the start of its slot (``minute_loop.py``).
 
 P&L is summed per quote currency and converted into the reporting currency at the newest stored
 closes (``money.py``; the rules are in ``domain/money.py``).
@@ -19,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botbox_dagster.adapters.ledger.controls import PAUSE_ALL
+from botbox_dagster.adapters.ledger.minute_loop import minute_loop
 from botbox_dagster.adapters.ledger.money import ledger_pnl
 from botbox_dagster.domain.metrics import (
     BotMetrics,
@@ -139,6 +141,7 @@ class MetricsQueries:
                 ),
                 reporting_currency=pnl.reporting,
                 conversion_rates=pnl.rates,
+                minute_loop=minute_loop(conn, now),
             )
 
         return self.run(work)

@@ -256,10 +256,28 @@ _V3 = (
     "ALTER TABLE positions ADD COLUMN scanned_to TIMESTAMPTZ",
 )
 
+# The minute loop's timeliness (README, "The minute loop" → Overload): one row per minute slot of
+# trading_minute_schedule, written by the schedule when it skips the slot (the run still going)
+# and by the slot's run when it starts, re-targets a stale slot and finishes its tick.
+_V4 = (
+    """CREATE TABLE minute_slots (
+        slot TIMESTAMPTZ PRIMARY KEY,
+        status TEXT NOT NULL,
+        run_id TEXT,
+        started_at TIMESTAMPTZ,
+        finished_at TIMESTAMPTZ,
+        evaluated_slot TIMESTAMPTZ,
+        reason TEXT,
+        updated_at TIMESTAMPTZ NOT NULL
+    )""",
+    "CREATE INDEX minute_slots_run ON minute_slots (run_id)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial ledger", _V1),
     Migration(2, "orders sent once, followed to a terminal state", _V2),
     Migration(3, "exits at their trigger price, every bar scanned", _V3),
+    Migration(4, "minute slots: skipped slots and tick lag", _V4),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

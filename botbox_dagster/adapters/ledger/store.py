@@ -17,6 +17,7 @@ from botbox_dagster.adapters.ledger.connection import DuckDBConnector
 from botbox_dagster.adapters.ledger.controls import BreakerTables, ControlTables, LimiterTables
 from botbox_dagster.adapters.ledger.execution import ExecutionTables
 from botbox_dagster.adapters.ledger.metrics import MetricsQueries
+from botbox_dagster.adapters.ledger.minute_loop import MinuteLoopTables
 from botbox_dagster.adapters.ledger.retention import RetentionTables
 from botbox_dagster.adapters.ledger.schema import LATEST_VERSION, MIGRATIONS
 from botbox_dagster.adapters.ledger.signals import SignalTables
@@ -34,6 +35,7 @@ class LedgerStore(
     ExecutionTables,
     LimiterTables,
     MetricsQueries,
+    MinuteLoopTables,
     RetentionTables,
     SignalTables,
 ):

@@ -70,6 +70,14 @@ def numeric_metadata(m: FleetMetrics) -> dict[str, float | int]:
         "rate_limit_violations_15m": sum(e.rate_limited_recent for e in m.exchanges),
         "stale_markets": len(m.stale_markets),
         "fetches_saved_per_refresh": m.fetches_saved_per_refresh,
+        # the minute loop (README, "The minute loop" → Overload): last 15 min unless named
+        "minute_slots_skipped_15m": m.minute_loop.skipped,
+        "minute_slots_skipped_last_hour": m.minute_loop.skipped_hour,
+        "minute_slots_stale_15m": m.minute_loop.stale,
+        "tick_lag_p50_s": m.minute_loop.tick_lag_p50,
+        "tick_lag_p95_s": m.minute_loop.tick_lag_p95,
+        "tick_lag_max_s": m.minute_loop.tick_lag_max,
+        "last_tick_lag_s": m.minute_loop.last_tick_lag,
     }
     rounded = {
         k: round(v, 4) if isinstance(v, float) else v for k, v in values.items() if v is not None
@@ -84,8 +92,8 @@ def numeric_metadata(m: FleetMetrics) -> dict[str, float | int]:
     description=(
         "The fleet at a glance, recomputed every minute from the ledger: active bots, signals "
         "per hour and day, acceptance rate, trades, queue depth, order and signal latency, fill "
-        "and failure rates, exchange health (circuit breakers, rate-limit use) and market-data "
-        "freshness. P&L is per quote currency (realized_pnl_btc: BTC-quoted positions, in BTC) "
+        "and failure rates, exchange health (circuit breakers, rate-limit use), market-data "
+        "freshness and the minute loop's timeliness (tick lag, skipped slots). P&L is per quote currency (realized_pnl_btc: BTC-quoted positions, in BTC) "
         "and converted into USDT at the newest stored prices (realized_pnl_total_usdt); a "
         "currency with no USDT price is left out of the total and counted in "
         "pnl_unconverted_currencies. Numeric metadata are plotted on the asset's Plots tab; the "
@@ -125,6 +133,8 @@ def fleet_status(
             "pnl_unconverted": ", ".join(m.unconverted_currencies) or "none",
             "exchanges": dg.MetadataValue.md(tables.exchanges_table(m)),
             "market_data": dg.MetadataValue.md(tables.markets_table(m)),
+            "minute_loop": dg.MetadataValue.md(tables.minute_loop_table(m)),
+            "last_skipped_slot": m.minute_loop.last_skip_reason or "none",
             "fleet_paused": bool(m.pause.get("paused")),
         }
     )

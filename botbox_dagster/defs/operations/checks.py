@@ -2,7 +2,8 @@
 
 ERROR (red): a circuit breaker open, a rate-limit violation (429/418), execution failure rate
 above 10%. WARN (yellow): signal evaluation latency above 10 s, queue depth above 100,
-rejection rate above 80%, stale market data. The rules (``domain/alerts.py``) are judged by
+rejection rate above 80%, stale market data, the minute loop falling behind (a slot skipped or
+tick lag p95 above 60 s in the last 15 minutes). The rules (``domain/alerts.py``) are judged by
 ``services/alerting.fleet_health``, the function the alert sensor calls before it sends them
 to the configured channels.
 """
@@ -56,5 +57,6 @@ def fleet_health_checks(ledger: LedgerResource) -> Iterator[dg.AssetCheckResult]
                 "queue_depth": inputs.queue_depth,
                 "signals_last_hour": inputs.signals_judged,
                 "executions_last_hour": inputs.executions_finished,
+                "minute_slots_skipped_15m": inputs.skipped_slots,
             },
         )

@@ -14,7 +14,8 @@ from botbox_dagster.services.alerting import evaluate_alerts, notify_run_failure
     description=(
         "Every 30 s: evaluate the fleet's health rules (circuit breaker open, 429/418 seen, "
         "execution failure rate > 10% → critical; signal latency > 10 s, queue depth > 100, "
-        "rejection rate > 80%, stale market data → warning) and send each condition once to "
+        "rejection rate > 80%, stale market data, minute loop skipping slots or ticks ending "
+        "> 60 s after their minute → warning) and send each condition once to "
         "the channels of the alerts resource (JSON webhook, Slack webhook, log), then once "
         "more as RESOLVED when it clears. At most 10 notifications per 10 minutes (held-back "
         "ones follow later); a daily INFO summary after 08:00 UTC. Launches no runs."

@@ -55,6 +55,11 @@ def overview_table(m: FleetMetrics) -> str:
     return md_table(["metric", "value"], rows)
 
 
+def minute_loop_table(m: FleetMetrics) -> str:
+    """Tick lag, skipped and stale slots of the minute loop, and the last skip's reason."""
+    return md_table(["minute loop", "value"], m.minute_loop.rows())
+
+
 def pnl_table(m: FleetMetrics) -> str:
     """P&L per quote currency, each amount in its own currency, with the price that converts
     it into the reporting currency (or why it was not converted), then the converted totals."""

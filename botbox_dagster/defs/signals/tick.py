@@ -5,6 +5,11 @@ costs ~0.1 s, so never one per bot): ``plan_signal_tick`` claims the due bots (i
 ``signal_tick_job``, a tick launched by hand, it first waits briefly for the just-closed candle;
 in ``trading_minute_job`` the candles are stored by the step before),
 ``evaluate_signal_shard`` runs once per shard of markets, ``summarize_signal_tick`` adds up.
+
+In the minute loop a tick that starts after its minute has ended evaluates the minute it is in
+(``retarget_stale_slot``), and the run's ``minute_slots`` row gets the minute it evaluated and
+when the tick finished (README, "The minute loop" → Overload). A tick launched by hand has no
+such row and evaluates the time it was given.
 """
 
 import time
@@ -18,6 +23,7 @@ from botbox_dagster.defs.resources import LedgerResource
 from botbox_dagster.defs.runs import SINGLETON_TAG
 from botbox_dagster.defs.signals.metadata import outcomes_table
 from botbox_dagster.domain.indicators import warm_up
+from botbox_dagster.domain.minute_loop import SLOT, current_slot, is_stale, stale_reason
 from botbox_dagster.domain.risk import RiskLimits
 from botbox_dagster.domain.tick import ShardPlan
 from botbox_dagster.services.signal_tick import (
@@ -52,6 +58,10 @@ class SignalTickConfig(dg.Config):
     correlation_window: int = 100
     """One-minute returns in the rolling correlation."""
 
+    retarget_stale_slot: bool = False
+    """When the tick starts after the minute of ``tick_time`` has ended, evaluate the minute it
+    is in instead (the minute loop's schedule sets this; a tick by hand evaluates its time)."""
+
 
 def _tick_time(config: SignalTickConfig) -> datetime:
     if not config.tick_time:
@@ -76,6 +86,13 @@ def plan_signal_tick(
     started = time.time()
     tick = _tick_time(config)
     store = ledger.store()
+    now = datetime.now(UTC)
+    stale = None
+    if config.retarget_stale_slot and is_stale(tick, now):
+        stale = stale_reason(tick, current_slot(now), now)
+        context.log.warning(stale)
+        tick = current_slot(now)
+    store.record_slot_evaluated(context.run_id, current_slot(tick), stale)
     wait = wait_for_candles(store, tick, timeout=config.max_wait_seconds)
     if wait.missing:
         context.log.warning(
@@ -88,6 +105,7 @@ def plan_signal_tick(
     context.add_output_metadata(
         {
             "tick_time": tick.isoformat(),
+            "stale_slot": stale or "no",
             "bots_due": sum(p.bot_count for p in plans),
             "shards": len(plans),
             "candle_wait_s": round(wait.waited_seconds, 2),
@@ -124,9 +142,13 @@ def evaluate_signal_shard(
 
 @dg.op(tags={"botbox/layer": "signals"})
 def summarize_signal_tick(
-    context: dg.OpExecutionContext, started: float, reports: list[ShardReport]
+    context: dg.OpExecutionContext,
+    ledger: LedgerResource,
+    started: float,
+    reports: list[ShardReport],
 ) -> None:
-    """Totals of the tick for the operator: due, evaluated, signals, accepted, rejections."""
+    """Totals of the tick for the operator: due, evaluated, signals, accepted, rejections. In
+    the minute loop, records that the run's slot finished and reports its tick lag."""
     rejected = Counter[str]()
     for r in reports:
         rejected.update(r.rejected_by_reason)
@@ -149,9 +171,16 @@ def summarize_signal_tick(
         + ", ".join(f"{k} {v}" for k, v in totals.items())
         + (f"; rejected by reason: {dict(rejected)}" if rejected else "")
     )
+    lag = ledger.store().record_slot_finished(context.run_id)
+    if lag is not None and lag > SLOT.total_seconds():
+        context.log.warning(
+            f"tick ended {lag:.0f} s after its minute began: it overran its minute (the "
+            "schedule skipped the minutes it was still going in)"
+        )
     context.add_output_metadata(
         {
             **totals,
+            **({"tick_lag_s": round(lag, 3)} if lag is not None else {}),
             "rejected_by_reason": dg.MetadataValue.json(dict(rejected)),
             "outcomes": dg.MetadataValue.md(outcomes_table(reports)),
         }

@@ -9,8 +9,15 @@ of ``candles`` (``market_data_job``) only store bars: they never mark positions 
 
 Each step reports what it wrote as a materialization of its table (``candles`` for today's
 partition, ``positions``, ``signals``, ``trade_queue``), so the lineage and figures show in the UI.
+
+Overload (README, "The minute loop" → Overload; rules in ``domain/minute_loop.py``): the schedule
+launches nothing for a minute while the previous minute's run is still queued or going, and
+records the skipped slot with its reason in the ledger (``minute_slots``); each run records when
+it started and when its tick finished, so the tick lag is measured; a run whose tick starts after
+its minute has ended evaluates the minute it is in, after refreshing candles and scanning stops.
 """
 
+import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,13 +26,14 @@ import dagster as dg
 from botbox_dagster.defs.market_data.assets import CandlesConfig, refresh_markets
 from botbox_dagster.defs.market_data.partitions import daily_partitions
 from botbox_dagster.defs.resources import LedgerResource, MarketDataResource
-from botbox_dagster.defs.runs import SINGLETON_TAG, active_run_id
+from botbox_dagster.defs.runs import SINGLETON_TAG, active_run
 from botbox_dagster.defs.signals.tick import (
     TICK_TAG,
     evaluate_signal_shard,
     plan_signal_tick,
     summarize_signal_tick,
 )
+from botbox_dagster.domain.minute_loop import current_slot, skip_reason
 from botbox_dagster.services.position_monitor import monitor_positions
 
 SINGLETON = "trading_minute"
@@ -53,12 +61,15 @@ def refresh_candles(
     market_data: MarketDataResource,
 ) -> dg.Output[None]:
     """Store the bars closed since the newest stored one, for every market an ACTIVE bot
-    watches (one fetch per market), into today's ``candles`` partition."""
+    watches (one fetch per market), into today's ``candles`` partition. First records that
+    this run's slot started (``minute_slots``: the start of the tick lag)."""
     now = datetime.now(UTC)
+    store = ledger.store()
+    store.record_slot_started(current_slot(_tick(config)), context.run_id, now=now)
     day = daily_partitions.get_partition_key_for_timestamp(_tick(config).timestamp())
     window = daily_partitions.time_window_for_partition_key(day)
     metadata = refresh_markets(
-        ledger.store(),
+        store,
         market_data,
         start=window.start,
         end=min(window.end, now),
@@ -120,24 +131,59 @@ def trading_minute_job() -> None:
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description=(
         "Every minute: one trading_minute_job run (candles, positions, signals, trade queue). "
-        "Skips (does not queue) while the previous minute's run is still going, and says so."
+        "While the previous minute's run is still queued or going it launches nothing: the "
+        "minute is skipped with a reason naming that run and its slot, recorded in the ledger "
+        "(minute_slots) and shown on fleet_status and the dashboard."
     ),
 )
 def trading_minute_schedule(
-    context: dg.ScheduleEvaluationContext,
+    context: dg.ScheduleEvaluationContext, ledger: LedgerResource
 ) -> dg.RunRequest | dg.SkipReason:
-    """Every minute: the loop for the minute that just began (its bars closed at that time)."""
-    running = active_run_id(context.instance, trading_minute_job.name, {SINGLETON_TAG: SINGLETON})
-    if running:
-        return dg.SkipReason(f"minute run {running[:8]} still running: this minute is skipped")
-    tick = context.scheduled_execution_time.isoformat()
+    """Every minute: the loop for the minute that just began (its bars closed at that time),
+    unless the run of an earlier minute is still queued or going (then the slot is skipped)."""
+    slot = context.scheduled_execution_time
+    record = active_run(context.instance, trading_minute_job.name, {SINGLETON_TAG: SINGLETON})
+    if record is not None:
+        return _skip(context, ledger, slot, record)
+    tick = slot.isoformat()
     return dg.RunRequest(
         run_config={
             "ops": {
                 "refresh_candles": {"config": {"tick_time": tick}},
                 # The candles are stored by the step before: nothing to wait for.
-                "plan_signal_tick": {"config": {"tick_time": tick, "max_wait_seconds": 0.0}},
+                # A run that starts its tick after this minute has ended evaluates the minute
+                # it is in (the stale slot's entries are not worth taking).
+                "plan_signal_tick": {
+                    "config": {
+                        "tick_time": tick,
+                        "max_wait_seconds": 0.0,
+                        "retarget_stale_slot": True,
+                    }
+                },
             }
         },
         tags={SINGLETON_TAG: SINGLETON, TICK_TAG: tick},
     )
+
+
+def _skip(
+    context: dg.ScheduleEvaluationContext,
+    ledger: LedgerResource,
+    slot: datetime,
+    record: dg.RunRecord,
+) -> dg.SkipReason:
+    """Skip ``slot``: log and record why (best effort: the skip stands whatever the ledger
+    answers, or runs would pile up behind a busy ledger too)."""
+    run, now = record.dagster_run, datetime.now(UTC)
+    running_slot = None
+    with contextlib.suppress(KeyError, ValueError):
+        running_slot = datetime.fromisoformat(run.tags[TICK_TAG])
+    started = datetime.fromtimestamp(record.start_time, UTC) if record.start_time else None
+    slot = current_slot(slot)
+    reason = skip_reason(slot, run.run_id, running_slot, run.status.value, started, now)
+    context.log.warning(reason)
+    try:
+        ledger.store().record_skipped_slot(slot, run.run_id, reason, now=now)
+    except Exception as exc:  # the skip must stand whatever the ledger answers
+        reason += f" (not recorded in the ledger: {type(exc).__name__}: {exc})"
+    return dg.SkipReason(reason)

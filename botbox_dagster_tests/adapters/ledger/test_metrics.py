@@ -20,6 +20,7 @@ from botbox_dagster_tests.support.seed import (
     busy_demo_ledger,
     minute,
     mixed_currency_ledger,
+    overloaded_minute_loop,
 )
 
 NOW = minute(datetime.now(UTC)) + timedelta(seconds=30)
@@ -207,6 +208,41 @@ def test_signals_older_than_a_day_are_left_out(tmp_path: Path) -> None:
     store = busy_demo_ledger(tmp_path / "l.duckdb", NOW)
     add_signal(store, "btc-trend", "ACCEPTED", at=NOW - timedelta(days=2))
     assert sum(store.fleet_metrics(now=NOW).signals_day.values()) == 12
+
+
+def test_minute_loop_figures_follow_the_minute_slots(tmp_path: Path) -> None:
+    store = LedgerStore(tmp_path / "l.duckdb")
+    reason = overloaded_minute_loop(store, NOW)  # lags 20 s and 95 s, then a skip
+    slot = minute(NOW)
+    # A tick that crashed 13 minutes ago (never finished), one going now, a skip 2 hours ago.
+    store.record_slot_started(
+        slot - timedelta(minutes=13),
+        "crashed",
+        now=slot - timedelta(minutes=13) + timedelta(seconds=1),
+    )
+    store.record_slot_started(slot, "run-c", now=slot + timedelta(seconds=4))
+    store.record_skipped_slot(slot - timedelta(hours=2), "old", "an old skip")
+    loop = store.fleet_metrics(now=NOW).minute_loop
+    assert (loop.slots_recorded, loop.skipped, loop.stale) == (5, 1, 0)
+    assert (loop.skipped_hour, loop.skipped_day) == (1, 2)
+    assert loop.tick_lag_p50 == pytest.approx(57.5)
+    assert loop.tick_lag_p95 == pytest.approx(91.25)
+    assert loop.tick_lag_max == pytest.approx(95.0)
+    assert loop.start_lag_p95 == pytest.approx(3.85)
+    assert loop.last_slot == slot - timedelta(minutes=2)
+    assert loop.last_tick_lag == pytest.approx(95.0)
+    assert (loop.running_slot, loop.running_seconds) == (slot, pytest.approx(30.0))
+    assert loop.last_skip_slot == slot - timedelta(minutes=1) and loop.last_skip_reason == reason
+    rows = dict(loop.rows())
+    assert rows["slots skipped, last 15 min / hour / day"] == "1 / 1 / 2"
+    assert rows["tick lag p50 / p95 / max, last 15 min"] == "57.5 s / 91.2 s / 95.0 s"
+    assert rows["last skipped slot"].endswith(reason)
+    inputs = store.fleet_metrics(now=NOW).health_inputs()
+    assert (inputs.skipped_slots, inputs.last_skip_reason) == (1, reason)
+    assert inputs.tick_lag_p95 == pytest.approx(91.25)
+    # A quiet quarter of an hour later the window is empty; the day still counts the skips.
+    later = store.fleet_metrics(now=NOW + timedelta(minutes=20)).minute_loop
+    assert (later.skipped, later.tick_lag_p95, later.skipped_day) == (0, None, 2)
 
 
 def test_helpers() -> None:
