@@ -285,9 +285,9 @@ if sys.platform == "win32":  # pragma: no cover
 
 def test_wait_for_candles_returns_once_the_closed_bar_is_stored(tmp_path: Path) -> None:
     store = make_ledger(tmp_path / "l.duckdb", [bot("b1")])
-    ready = wait_for_candles(store, TICK, timeout=5.0)
-    assert ready.missing == () and ready.waited_seconds < 5.0
     slept: list[float] = []
+    ready = wait_for_candles(store, TICK, timeout=5.0, sleep=slept.append)
+    assert ready.missing == () and slept == []  # stored already: returns without sleeping
     late = wait_for_candles(
         store, TICK + timedelta(minutes=1), timeout=0.3, poll=0.1, sleep=slept.append
     )
