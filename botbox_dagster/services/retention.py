@@ -49,6 +49,8 @@ class RetentionPolicy:
     """The exchange call log (the rate-limit metrics read its last minutes)."""
     candles_1m_days: float = 30.0
     """1-minute candles (5m, 15m and 1h bars are kept)."""
+    minute_slots_days: float = 7.0
+    """The minute loop's slot records (tick lag, skipped slots: the metrics read 15 minutes)."""
 
     def problems(self) -> list[str]:
         """Why this policy is refused (empty: it is valid)."""
@@ -127,6 +129,7 @@ class LedgerCutoffs:
     untraded_signals: datetime
     exchange_calls: datetime
     candles_1m: datetime
+    minute_slots: datetime
 
 
 def ledger_cutoffs(policy: RetentionPolicy, now: datetime) -> LedgerCutoffs:
@@ -134,6 +137,7 @@ def ledger_cutoffs(policy: RetentionPolicy, now: datetime) -> LedgerCutoffs:
         untraded_signals=now - timedelta(days=policy.untraded_signals_days),
         exchange_calls=now - timedelta(days=policy.exchange_calls_days),
         candles_1m=now - timedelta(days=max(policy.candles_1m_days, MIN_CANDLE_1M_DAYS)),
+        minute_slots=now - timedelta(days=policy.minute_slots_days),
     )
 
 
@@ -141,7 +145,7 @@ def prune_ledger(
     store: LedgerStore, policy: RetentionPolicy, archive_dir: Path, now: datetime
 ) -> list[PruneResult]:
     """Archive to ``archive_dir/<table>/<day>.parquet`` and delete, one transaction per table:
-    untraded signals, exchange calls, 1-minute candles. Trades, orders, fills and positions
+    untraded signals, exchange calls, 1-minute candles, minute-slot records. Trades, orders, fills and positions
     are never deleted."""
     problems = policy.problems()
     if problems:
@@ -151,4 +155,5 @@ def prune_ledger(
         store.prune_untraded_signals(cut.untraded_signals, archive_dir),
         store.prune_exchange_calls(cut.exchange_calls, archive_dir),
         store.prune_candles(cut.candles_1m, archive_dir, timeframe="1m"),
+        store.prune_minute_slots(cut.minute_slots, archive_dir),
     ]

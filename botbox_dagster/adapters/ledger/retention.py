@@ -28,6 +28,7 @@ PRUNABLE: dict[str, str] = {
     "signals": "evaluated_at",
     "exchange_calls": "called_at",
     "candles": "open_time",
+    "minute_slots": "slot",
 }
 _BATCH = "retention_batch"
 
@@ -68,6 +69,10 @@ class RetentionTables:
     def prune_exchange_calls(self, before: datetime, archive_dir: Path) -> PruneResult:
         """Exchange calls made before ``before``."""
         return self._archive_and_delete("exchange_calls", "called_at < ?", [], before, archive_dir)
+
+    def prune_minute_slots(self, before: datetime, archive_dir: Path) -> PruneResult:
+        """The minute loop's slot records (one a minute) of slots before ``before``."""
+        return self._archive_and_delete("minute_slots", "slot < ?", [], before, archive_dir)
 
     def prune_candles(
         self, before: datetime, archive_dir: Path, *, timeframe: str = "1m"

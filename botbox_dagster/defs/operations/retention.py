@@ -29,7 +29,6 @@ from botbox_dagster.services.retention import (
     run_is_expired,
     run_sweeps,
 )
-from botbox_dagster.settings import load_settings
 
 _DEFAULTS = RetentionPolicy()
 
@@ -172,9 +171,11 @@ class LedgerRetentionConfig(dg.Config):
     candles_1m_days: float = _DEFAULTS.candles_1m_days
     """1-minute candles (at least 1 day: the strategies read up to 300 one-minute bars; 5m, 15m
     and 1h bars are kept)."""
+    minute_slots_days: float = _DEFAULTS.minute_slots_days
+    """The minute loop's slot records (tick lag and skipped slots)."""
     archive_dir: str = ""
-    """Where archived rows go, as <archive_dir>/<table>/<day>.parquet; empty:
-    $BOTBOX_HOME/archive."""
+    """Where archived rows go, as <archive_dir>/<table>/<day>.parquet; empty: ``archive/``
+    beside the ledger file ($BOTBOX_HOME/archive for the default ledger)."""
 
 
 @dg.op(
@@ -257,9 +258,11 @@ def prune_ledger_tables(
         untraded_signals_days=config.untraded_signals_days,
         exchange_calls_days=config.exchange_calls_days,
         candles_1m_days=config.candles_1m_days,
+        minute_slots_days=config.minute_slots_days,
     )
-    archive = Path(config.archive_dir) if config.archive_dir else load_settings().home / "archive"
     store = ledger.store()
+    # beside the ledger file: $BOTBOX_HOME/archive for the default ledger path
+    archive = Path(config.archive_dir) if config.archive_dir else store.path.parent / "archive"
     size_before = store.path.stat().st_size if store.path.exists() else 0
     started = time.perf_counter()
     try:

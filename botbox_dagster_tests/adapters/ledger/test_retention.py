@@ -44,6 +44,16 @@ def add_bars(store: LedgerStore, last_open: datetime, n: int, timeframe: str = "
     store.upsert_candles("paper", "BTC/USDT", timeframe, frame, source="test", now=last_open)
 
 
+def add_slot(store: LedgerStore, slot: datetime, status: str = "DONE") -> None:
+    store.run(
+        lambda c: c.execute(
+            "INSERT INTO minute_slots (slot, status, run_id, started_at, finished_at, "
+            "updated_at) VALUES (?, ?, 'run-1', ?, ?, ?)",
+            [slot, status, slot, slot + timedelta(seconds=20), slot + timedelta(seconds=20)],
+        )
+    )
+
+
 def link(store: LedgerStore, signal_id: int, queue_id: int) -> None:
     store.run(
         lambda c: c.execute(
@@ -68,7 +78,8 @@ def store(tmp_path: Path) -> LedgerStore:
     """Signals: 2 untraded ones past 7 days (on two days), 1 traded one past 7 days, 1 untraded
     one exactly 7 days old, 1 from yesterday. Exchange calls: 3 past 7 days (2 on one day), 2
     recent. Candles: 10 one-minute bars 31 days old, 10 from the last hour, 5 hourly bars 40
-    days old. An old closed trade (queue row, order, fill, position)."""
+    days old. Minute slots: 2 eight days old, 1 from the last minute. An old closed trade
+    (queue row, order, fill, position)."""
     s = LedgerStore(tmp_path / "ledger.duckdb")
     add_signal(s, "bot-a", "REJECTED", at=NOW - 10 * DAY, reason="regime")
     add_signal(s, "bot-b", "REJECTED", at=NOW - 8 * DAY, reason="data too old")
@@ -83,6 +94,9 @@ def store(tmp_path: Path) -> LedgerStore:
     add_bars(s, NOW - 31 * DAY, 10)
     add_bars(s, NOW - timedelta(minutes=1), 10)
     add_bars(s, NOW - 40 * DAY, 5, timeframe="1h")
+    add_slot(s, NOW - 8 * DAY)
+    add_slot(s, NOW - 8 * DAY + timedelta(minutes=1), status="SKIPPED")
+    add_slot(s, NOW - timedelta(minutes=1))
     add_trade(s, "bot-a", opened=NOW - 60 * DAY, closed=NOW - 59 * DAY, exit_price=101.0)
     add_fill(s, NOW - 60 * DAY)
     return s
@@ -118,7 +132,10 @@ def test_old_rows_are_archived_then_deleted_and_the_rest_is_untouched(
         "SELECT * FROM candles WHERE timeframe = '1m' AND open_time < ? ORDER BY ALL",
         [NOW - 30 * DAY],
     )
-    assert (len(signals_gone), len(calls_gone), len(bars_gone)) == (2, 3, 10)
+    slots_gone = rows_of(
+        store, "SELECT * FROM minute_slots WHERE slot < ? ORDER BY ALL", [NOW - 7 * DAY]
+    )
+    assert (len(signals_gone), len(calls_gone), len(bars_gone), len(slots_gone)) == (2, 3, 10, 2)
 
     results = {r.table: r for r in prune_ledger(store, RetentionPolicy(), archive, NOW)}
 
@@ -126,11 +143,13 @@ def test_old_rows_are_archived_then_deleted_and_the_rest_is_untouched(
         "signals": 2,
         "exchange_calls": 3,
         "candles": 10,
+        "minute_slots": 2,
     }
     assert {t: r.rows_kept for t, r in results.items()} == {
         "signals": 3,
         "exchange_calls": 2,
         "candles": 15,
+        "minute_slots": 1,
     }
     assert results["signals"].oldest_kept == NOW - 9 * DAY  # the traded one
     # the first of the five hourly bars: longer timeframes are never pruned
@@ -140,10 +159,12 @@ def test_old_rows_are_archived_then_deleted_and_the_rest_is_untouched(
         "signals": ["2026-11-24.parquet", "2026-11-26.parquet"],
         "exchange_calls": ["2026-11-25.parquet", "2026-11-26.parquet"],
         "candles": ["2026-11-03.parquet"],
+        "minute_slots": ["2026-11-26.parquet"],
     }
     assert read_parquet(*results["signals"].archive_files) == signals_gone
     assert read_parquet(*results["exchange_calls"].archive_files) == calls_gone
     assert read_parquet(*results["candles"].archive_files) == bars_gone
+    assert read_parquet(*results["minute_slots"].archive_files) == slots_gone
     assert sorted(p.name for p in (archive / "signals").iterdir()) == days["signals"]  # no tmp
     for table, rows in untouched.items():
         assert snapshot(store, table) == rows, table
@@ -151,7 +172,7 @@ def test_old_rows_are_archived_then_deleted_and_the_rest_is_untouched(
     assert reasons == {None, "at the cutoff", "recent"}
 
     again = prune_ledger(store, RetentionPolicy(), archive, NOW)
-    assert [r.rows_deleted for r in again] == [0, 0, 0]
+    assert [r.rows_deleted for r in again] == [0, 0, 0, 0]
     assert read_parquet(*results["signals"].archive_files) == signals_gone
 
 
@@ -161,7 +182,7 @@ def test_a_second_pass_on_the_same_day_appends_to_its_archive(
     archive = tmp_path / "archive"
     prune_ledger(store, RetentionPolicy(), archive, NOW)
     add_call(store, NOW - 8 * DAY + timedelta(minutes=5), purpose="create_order")
-    [_, calls, _] = prune_ledger(store, RetentionPolicy(), archive, NOW)
+    [_, calls, _, _] = prune_ledger(store, RetentionPolicy(), archive, NOW)
     assert calls.rows_deleted == 1
     rows = read_parquet(archive / "exchange_calls" / "2026-11-26.parquet")
     assert [r["purpose"] for r in rows] == ["fetch_ohlcv", "create_order"]
