@@ -101,7 +101,11 @@ JOB_SNAPSHOT = {
         {"plan_signal_tick": None, "evaluate_signal_shard": None, "summarize_signal_tick": None},
     ),
     "trading_minute_job": (
-        {"botbox/singleton": "trading_minute", "botbox/layer": "signals"},
+        {
+            "botbox/singleton": "trading_minute",
+            "botbox/layer": "signals",
+            "dagster/max_runtime": "600",
+        },
         {
             "refresh_candles": None,
             "monitor_open_positions": None,

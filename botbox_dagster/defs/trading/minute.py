@@ -110,11 +110,15 @@ def monitor_open_positions(context: dg.OpExecutionContext, ledger: LedgerResourc
 
 
 @dg.job(
-    tags={SINGLETON_TAG: SINGLETON, "botbox/layer": "signals"},
+    # A minute run that is still going after 10 minutes is hung, not slow (a cold start seeding
+    # three days of history takes about a minute): run monitoring cancels it, so the schedule,
+    # which skips slots while a run is going, does not skip forever.
+    tags={SINGLETON_TAG: SINGLETON, "botbox/layer": "signals", "dagster/max_runtime": "600"},
     description=(
         "The minute loop in one run: refresh candles, then mark positions and queue the stops "
         "and targets they hit, then evaluate the due bots on the new candles and queue their "
-        "trades (trade_queue_sensor launches the execution runs)."
+        "trades (trade_queue_sensor launches the execution runs). Cancelled by run monitoring "
+        "after 10 minutes."
     ),
 )
 def trading_minute_job() -> None:
