@@ -220,7 +220,7 @@ class Executor:
     # -- the run ---------------------------------------------------------------------------
     def run(self, *, closes_only: bool = False) -> ExecutionReport:
         started = time.monotonic()
-        self.report.expired = len(self.store.expire_pending(self.account, self._now()))
+        self.report.expired += len(self.store.expire_pending(self.account, self._now()))
         for row in self.store.executing_rows(self.account):
             if (
                 row.run_id

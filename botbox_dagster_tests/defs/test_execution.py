@@ -118,6 +118,36 @@ def test_the_job_executes_an_account_and_reports_it(store: LedgerStore) -> None:
     assert {b["balance"] for b in table(store, "paper_balances")} == {400.0, 300.0}
 
 
+def test_a_lingering_run_executes_rows_queued_after_it_drained(store: LedgerStore) -> None:
+    # The sensor's runs stay warm: a row queued while the run polls is executed by that run,
+    # with no new run; the run ends once nothing has come for linger_seconds.
+    import threading
+
+    first = enqueue(store, "b1", size=1.0)
+    done: list[dg.ExecuteInProcessResult] = []
+    run = threading.Thread(
+        target=lambda: done.append(execute(store, linger_seconds=3.0, poll_seconds=0.2))
+    )
+    run.start()
+    deadline = datetime.now(UTC).timestamp() + 120
+    while queue(store)[first]["status"] != "FILLED" and datetime.now(UTC).timestamp() < deadline:
+        run.join(0.1)
+    assert queue(store)[first]["status"] == "FILLED" and run.is_alive()  # drained, lingering
+    later = enqueue(store, "b2", size=2.0)
+    run.join(180)
+    assert not run.is_alive() and done[0].success
+    meta = metadata(done[0], "execute_trades")
+    assert meta["claimed"] == 2 and meta["filled"] == 2  # both rows, one run
+    assert queue(store)[later]["status"] == "FILLED"
+    assert len({r["run_id"] for r in table(store, "trade_queue")}) == 1
+
+
+def test_a_lingering_run_ends_at_its_lifetime(store: LedgerStore) -> None:
+    result = execute(store, linger_seconds=600.0, poll_seconds=0.2, max_lifetime_seconds=1.0)
+    meta = metadata(result, "execute_trades")
+    assert result.success and meta["claimed"] == 0 and meta["executing_for_s"] < 600
+
+
 def test_an_unknown_account_fails_the_run_with_the_known_ones(store: LedgerStore) -> None:
     result = execute(store, "nope")
     assert not result.success
@@ -191,7 +221,9 @@ def test_the_sensor_launches_one_run_per_account_with_work(store: LedgerStore) -
         assert sorted(by_account) == ["binance-main", "paper"]
         paper = by_account["paper"]
         assert paper.tags["botbox/pending"] == "2"
-        assert paper.run_config == {"ops": {"execute_trades": {"config": {"account": "paper"}}}}
+        assert paper.run_config == {
+            "ops": {"execute_trades": {"config": {"account": "paper", "linger_seconds": 90.0}}}
+        }
 
         same = tick(store, instance)  # nothing changed: the same keys, deduplicated by the daemon
         assert [r.run_key for r in same.run_requests] == [r.run_key for r in first.run_requests]

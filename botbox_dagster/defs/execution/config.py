@@ -39,4 +39,13 @@ class ExecutionConfig(dg.Config):
     orphan_after_seconds: float = 300.0
     """An EXECUTING row this old is recovered (looked up at the venue by client order id) even
     if the run that claimed it still looks alive: a killed run process can stay STARTED."""
+    linger_seconds: float = 0.0
+    """After the queue is drained, keep polling it this long for new rows and execute each as
+    it comes (0: end at once). trade_queue_sensor sets it, so that a run stays warm between
+    minutes instead of a new process starting for every trade (README, "Execution")."""
+    poll_seconds: float = 1.0
+    """How often a lingering run looks at the queue."""
+    max_lifetime_seconds: float = 240.0
+    """A lingering run ends by this age, well inside the job's 300 s dagster/max_runtime; the
+    sensor starts the next one."""
     paper: PaperConfig = PaperConfig()

@@ -9,17 +9,19 @@ never send a row twice or pass the rate limit: rows are claimed in the ledger, a
 budget is shared there by every process (docs/architecture.md, Execution).
 """
 
+import time
 from datetime import UTC, datetime
 
 import dagster as dg
 
 from botbox_dagster.adapters.exchanges.paper import PaperSettings
+from botbox_dagster.adapters.ledger import LedgerStore
 from botbox_dagster.defs.execution.config import ExecutionConfig
 from botbox_dagster.defs.resources import LedgerResource, TradingResource
 from botbox_dagster.defs.runs import IN_PROGRESS
 from botbox_dagster.domain.validation import pause_active
 from botbox_dagster.services.execution import UnknownAccountError, build_executor
-from botbox_dagster.services.executor import ExecutionSettings
+from botbox_dagster.services.executor import ExecutionReport, ExecutionSettings, Executor
 
 EXCHANGE_TAG = "botbox/exchange"
 EXECUTE_OP = "execute_trades"
@@ -81,8 +83,9 @@ def execute_trades(
         )
     except UnknownAccountError as exc:
         raise dg.Failure(str(exc)) from exc
-    paused = pause_active(store.get_control("pause_all"), datetime.now(UTC))
-    report = executor.run(closes_only=paused)
+    began = time.monotonic()
+    report, paused = _drain_and_linger(context, store, executor, config)
+    lifetime = time.monotonic() - began
     for line in report.lines:
         context.log.info(line)
     lat = sorted(report.latencies)
@@ -105,6 +108,8 @@ def execute_trades(
         metadata={
             "account": config.account,
             "fleet_paused": paused,
+            "linger_seconds": config.linger_seconds,
+            "executing_for_s": round(lifetime, 1),
             "claimed": report.claimed,
             "filled": report.filled,
             "requeued": report.requeued,
@@ -124,6 +129,36 @@ def execute_trades(
             ),
         },
     )
+
+
+def _drain_and_linger(
+    context: dg.OpExecutionContext, store: LedgerStore, executor: Executor, config: ExecutionConfig
+) -> tuple[ExecutionReport, bool]:
+    """Drain the account's queue; then, with ``linger_seconds``, keep polling it and execute
+    each new row as it comes, until no row has come for ``linger_seconds``, the run reaches
+    ``max_lifetime_seconds``, or a pass stopped (an open circuit). The pause is read before
+    every pass. Returns the report of every pass and whether the last pass ran paused."""
+    born = time.monotonic()
+    paused = pause_active(store.get_control("pause_all"), datetime.now(UTC))
+    report = executor.run(closes_only=paused)
+    last_work = time.monotonic()
+    while config.linger_seconds > 0 and not report.stopped_by:
+        now = time.monotonic()
+        if now - last_work >= config.linger_seconds or now - born >= config.max_lifetime_seconds:
+            break
+        time.sleep(config.poll_seconds)
+        due = store.pending_accounts(datetime.now(UTC)).get(config.account)
+        if not due:
+            continue
+        paused = pause_active(store.get_control("pause_all"), datetime.now(UTC))
+        if paused and not due["closes"] and not due["executing"]:
+            continue  # only entries, held by the pause: nothing this run may do
+        before = (report.claimed, report.reconciled, report.expired)
+        report = executor.run(closes_only=paused)
+        if (report.claimed, report.reconciled, report.expired) != before:
+            last_work = time.monotonic()
+            context.log.info(f"lingering: {report.claimed} claimed, {report.filled} filled so far")
+    return report, paused
 
 
 @dg.job(

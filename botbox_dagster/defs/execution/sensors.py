@@ -9,6 +9,11 @@ from botbox_dagster.defs.resources import LedgerResource
 from botbox_dagster.defs.runs import active_run_id, latest_run_id
 from botbox_dagster.domain.validation import breaker_is_open, pause_active
 
+# Each run it launches keeps polling its account's queue for this long after draining it, so the
+# next minute's trades are executed by a warm run within a second or so of being queued instead
+# of waiting for the sensor and a new process (README, "Execution"; the run ends by 240 s).
+LINGER_SECONDS = 90.0
+
 
 def build_trade_queue_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
     @dg.sensor(
@@ -18,7 +23,9 @@ def build_trade_queue_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
         description=(
             "Every 5 s: for each exchange account with due PENDING rows (or EXECUTING rows left "
             "by a dead run), launch one execute_trades_job run tagged botbox/exchange=<account>, "
-            "unless one is already queued or running for it. The run key names the account's "
+            "unless one is already queued or running for it. Each run keeps polling its queue for "
+            f"{LINGER_SECONDS:.0f} s after draining it (a warm run for the next minute's trades). "
+            "The run key names the account's "
             "newest run, so a re-evaluated tick never launches twice after one run, and rows "
             "left waiting by a run (paused, failed before claiming) always get the next one."
         ),
@@ -51,7 +58,7 @@ def build_trade_queue_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
             requests.append(
                 dg.RunRequest(
                     run_key=f"{account}:after:{after or 'none'}",
-                    run_config=execution_run_config(account),
+                    run_config=execution_run_config(account, linger_seconds=LINGER_SECONDS),
                     tags={EXCHANGE_TAG: account, "botbox/pending": str(info["pending"])},
                 )
             )
