@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -22,7 +21,12 @@ from typing import IO
 import pytest
 
 from botbox_dagster.adapters.supervision import HomeInUseError, acquire_home_lock
-from botbox_dagster_tests.support.daemon import botbox_env, wait_until
+from botbox_dagster_tests.support.daemon import (
+    botbox_env,
+    free_port,
+    processes_with_home,
+    wait_until,
+)
 
 # Every test starts real processes; the two that start `dagster dev` are also marked slow.
 pytestmark = [
@@ -41,32 +45,9 @@ GONE_TIMEOUT = 60
 BOTBOX = str(Path(sys.executable).with_name("botbox"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _processes_with_home(home: Path) -> dict[int, str]:
-    """Live processes whose environment has ``BOTBOX_HOME=home``: PID -> command line."""
-    entry = f"BOTBOX_HOME={home}".encode()
-    found = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            environ = Path(f"/proc/{name}/environ").read_bytes()
-            cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if entry in environ.split(b"\0"):  # a zombie's environ reads empty
-            found[int(name)] = cmdline.replace(b"\0", b" ").decode(errors="replace")[:160]
-    return found
-
-
 def _kill_all(home: Path) -> None:
     """Teardown: whatever a failed test left behind."""
-    for pid in _processes_with_home(home):
+    for pid in processes_with_home(home):
         with suppress(OSError):
             os.kill(pid, signal.SIGKILL)
 
@@ -136,8 +117,8 @@ def _wait_for(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
 
 
 def _assert_all_gone(home: Path, log: Path, timeout: float = GONE_TIMEOUT) -> None:
-    gone = wait_until(lambda: not _processes_with_home(home), timeout=timeout, interval=1)
-    assert gone, f"still alive: {_processes_with_home(home)}\n{_tail(log)}"
+    gone = wait_until(lambda: not processes_with_home(home), timeout=timeout, interval=1)
+    assert gone, f"still alive: {processes_with_home(home)}\n{_tail(log)}"
 
 
 # A stand-in supervisor that starts in a second: a shell whose background child leaves its
@@ -165,8 +146,8 @@ def test_sigkill_of_a_supervisor_ends_children_grandchildren_and_escapees(tmp_pa
     log = tmp_path / "supervisor.log"
     with _started(home, log, [sys.executable, "-c", _SUPERVISOR]) as proc:
         # supervisor, watchdog, sh, sleep, setsid'd sleep, stubborn python
-        assert wait_until(lambda: len(_processes_with_home(home)) >= 6, timeout=60, interval=0.5), (
-            _processes_with_home(home),
+        assert wait_until(lambda: len(processes_with_home(home)) >= 6, timeout=60, interval=0.5), (
+            processes_with_home(home),
             _tail(log),
         )
         with pytest.raises(HomeInUseError, match=f"PID {proc.pid} \\(test supervisor"):
@@ -186,17 +167,17 @@ def test_sigkill_of_a_supervisor_ends_children_grandchildren_and_escapees(tmp_pa
 
 def test_a_second_dashboard_on_the_same_home_is_refused(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "dashboard.log"
     with _started(home, log, [BOTBOX, "dashboard", "--port", str(port)]) as first:
         _wait_for(first, f"http://127.0.0.1:{port}/healthz", log)
-        second = _refused(home, "dashboard", "--port", str(_free_port()))
+        second = _refused(home, "dashboard", "--port", str(free_port()))
         assert second.returncode == 2, second
         assert f"PID {first.pid} (botbox dashboard" in second.stderr
         assert f"BOTBOX_HOME {home} is already in use" in second.stderr
         assert _answers(f"http://127.0.0.1:{port}/healthz")
         # Another home is not refused.
-        other, other_port = tmp_path / "other", _free_port()
+        other, other_port = tmp_path / "other", free_port()
         other_log = tmp_path / "other.log"
         with _started(other, other_log, [BOTBOX, "dashboard", "--port", str(other_port)]) as third:
             _wait_for(third, f"http://127.0.0.1:{other_port}/healthz", other_log)
@@ -207,20 +188,20 @@ def test_sigkill_of_botbox_demo_leaves_no_process_and_a_second_copy_is_refused(
     tmp_path: Path,
 ) -> None:
     home = tmp_path / "home"
-    port, dash_port = _free_port(), _free_port()
+    port, dash_port = free_port(), free_port()
     log = tmp_path / "demo.log"
     ports = {"PORT": str(port), "BOTBOX_DASHBOARD_PORT": str(dash_port)}
     with _started(home, log, [BOTBOX, "demo"], **ports) as demo:
         _wait_for(demo, f"http://127.0.0.1:{port}/server_info", log)
         _wait_for(demo, f"http://127.0.0.1:{dash_port}/healthz", log)
-        running = _processes_with_home(home)
+        running = processes_with_home(home)
         assert len(running) >= 5, running  # watchdog, dagster dev, webserver, daemon, dashboard
 
-        serve = _refused(home, "serve", PORT=str(_free_port()))
+        serve = _refused(home, "serve", PORT=str(free_port()))
         assert serve.returncode == 2, serve
         assert f"PID {demo.pid} (botbox demo" in serve.stderr, serve.stderr
         assert f"BOTBOX_HOME {home} is already in use" in serve.stderr
-        dashboard = _refused(home, "dashboard", "--port", str(_free_port()))
+        dashboard = _refused(home, "dashboard", "--port", str(free_port()))
         assert dashboard.returncode == 2, dashboard
         assert "(botbox dashboard" in dashboard.stderr, dashboard.stderr
 
@@ -234,11 +215,11 @@ def test_sigkill_of_botbox_demo_leaves_no_process_and_a_second_copy_is_refused(
 @pytest.mark.slow
 def test_sigterm_stops_botbox_serve_and_everything_it_started(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     with _started(home, log, [BOTBOX, "serve"], PORT=str(port)) as serve:
         _wait_for(serve, f"http://127.0.0.1:{port}/server_info", log)
-        assert len(_processes_with_home(home)) >= 4  # watchdog, dagster dev, webserver, daemon
+        assert len(processes_with_home(home)) >= 4  # watchdog, dagster dev, webserver, daemon
         serve.send_signal(signal.SIGTERM)
         assert serve.wait(timeout=180) == 0, _tail(log)
         # The supervisor returns only once its watchdog has seen everything gone.

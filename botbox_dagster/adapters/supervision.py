@@ -29,6 +29,13 @@ terminal or the OOM killer leaves the whole fleet trading. Three layers stop tha
    same home is refused until the old one's processes are all gone. The dashboard has a lock
    of its own, so the dashboard ``botbox demo`` starts is not refused by its parent's lock.
 
+4. **Restarts.** When ``dagster dev`` (or a part of it) dies while the supervisor is not
+   stopping, the supervisor (``botbox_dagster/demo/run.py``) stops what is left of that stack
+   with :meth:`Supervisor.stop_group` and starts a new one after a delay from
+   :class:`RestartBackoff`; the lock and the watchdog stay the same across restarts (the
+   watchdog is told to watch each new group and to forget the old one). Ctrl-C or SIGTERM
+   never leads to a restart.
+
 A clean stop (Ctrl-C or SIGTERM to the supervisor) is unchanged: SIGINT to ``dagster dev``,
 up to 30 s for it to stop, then SIGKILL; then the supervisor closes the pipe and waits for the
 watchdog to sweep what ``dagster dev`` left (its code servers, a run worker still going). See
@@ -234,6 +241,16 @@ class Supervisor(_ClosedOnExit):
         with contextlib.suppress(OSError):
             os.write(self._pipe, f"group {pgid}\n".encode())
 
+    def stop_group(self, pgid: int, grace_seconds: float | None = None) -> tuple[int, int]:
+        """Stop what is left of the process group ``pgid`` (one of :meth:`popen`'s, whose
+        leader has exited or been told to stop) as the watchdog would, and stop watching it;
+        return (how many got SIGTERM, how many needed SIGKILL). Used before a restart."""
+        grace = self.grace_seconds if grace_seconds is None else grace_seconds
+        stopped = stop_processes([pgid], None, grace)
+        with contextlib.suppress(OSError):
+            os.write(self._pipe, f"forget {pgid}\n".encode())
+        return stopped
+
     def watchdog_alive(self) -> bool:
         return self.watchdog.poll() is None
 
@@ -247,6 +264,24 @@ class Supervisor(_ClosedOnExit):
             return self.watchdog.wait(timeout=wait)
         except subprocess.TimeoutExpired:
             return None
+
+
+class RestartBackoff:
+    """Delays before restarting a stack that died: ``first``, then doubled each time up to
+    ``cap``; back to ``first`` once a stack has run healthily for ``reset_after`` seconds."""
+
+    def __init__(self, first: float = 1.0, cap: float = 60.0, reset_after: float = 300.0) -> None:
+        self.first, self.cap, self.reset_after = first, cap, reset_after
+        self.restarts = 0  # how many times a stack was restarted, in all
+        self._delay = first
+
+    def next_delay(self, healthy_for: float) -> float:
+        """The delay before the next start, given how long the stack that died ran healthily."""
+        if healthy_for >= self.reset_after:
+            self._delay = self.first
+        delay, self._delay = self._delay, min(self._delay * 2, self.cap)
+        self.restarts += 1
+        return delay
 
 
 # --- the watchdog ------------------------------------------------------------------------------
@@ -281,16 +316,21 @@ def _pids() -> list[int]:
     return [int(name) for name in os.listdir("/proc") if name.isdigit()]
 
 
-def find_processes(groups: Iterable[int], token: str, exclude: Iterable[int] = ()) -> set[int]:
-    """Live processes in one of ``groups`` or whose environment carries ``token``."""
+def find_processes(
+    groups: Iterable[int], token: str | None, exclude: Iterable[int] = ()
+) -> set[int]:
+    """Live processes in one of ``groups`` or whose environment carries ``token`` (None: the
+    groups only)."""
     wanted, skip = set(groups), {os.getpid(), *exclude}
-    entry = f"{TOKEN_ENV}={token}".encode()
+    entry = None if token is None else f"{TOKEN_ENV}={token}".encode()
     found = set()
     for pid in _pids():
         if pid in skip:
             continue
         group = _process_group(pid)
-        if group is not None and (group in wanted or _environ_has(pid, entry)):
+        if group is not None and (
+            group in wanted or (entry is not None and _environ_has(pid, entry))
+        ):
             found.add(pid)
     return found
 
@@ -306,7 +346,7 @@ def _signal_all(pids: Iterable[int], groups: Iterable[int], sig: int) -> None:
 
 def stop_processes(
     groups: Iterable[int],
-    token: str,
+    token: str | None,
     grace_seconds: float,
     exclude: Iterable[int] = (),
     kill_seconds: float = KILL_SECONDS,
@@ -362,6 +402,8 @@ def watch(pipe_fd: int, supervisor: int, token: str, grace: float, lock_fd: int)
                 word, _, value = line.decode().partition(" ")
                 if word == "group" and value.isdigit():
                     groups.append(int(value))
+                elif word == "forget" and value.isdigit() and int(value) in groups:
+                    groups.remove(int(value))  # stopped before a restart: the id may be reused
     except _Stop:
         _say("SIGTERM received")
     signal.signal(signal.SIGTERM, signal.SIG_IGN)

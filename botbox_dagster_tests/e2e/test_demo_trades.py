@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from botbox_dagster.adapters.ledger import LedgerStore
-from botbox_dagster.demo.run import demo_fleet_file
-from botbox_dagster_tests.support.daemon import botbox, running_daemon, wait_until
-
-# Tight scalping stops so positions open and close within the few minutes the test runs.
-TIGHT = {"extends": "scalping", "stop_loss": {"pct": 0.08}, "take_profit": {"pct": 0.08}}
+from botbox_dagster_tests.support.daemon import (
+    flat_paper_bots,
+    prepare_trading_demo,
+    running_daemon,
+    wait_until,
+)
 
 
 def _count(store: LedgerStore, sql: str) -> int:
@@ -23,12 +22,7 @@ def _count(store: LedgerStore, sql: str) -> int:
 @pytest.mark.integration
 def test_demo_fleet_trades_by_itself(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    botbox(home, "demo-prepare")
-    fleet: dict[str, Any] = yaml.safe_load(demo_fleet_file().read_text())
-    fleet["strategies"]["scalp-1m"] = TIGHT
-    fleet_file = home / "fleet.yaml"
-    fleet_file.write_text(yaml.safe_dump(fleet))
-    botbox(home, "bots", "load", str(fleet_file))
+    prepare_trading_demo(home)
     store = LedgerStore(home / "botbox.duckdb")
 
     def traded_round_trips() -> bool:
@@ -56,20 +50,8 @@ def test_demo_fleet_trades_by_itself(tmp_path: Path) -> None:
         )
         >= 1
     )
-    # No signal became two orders, counted at the paper venue: its cash per bot moves once per
-    # order it executes, so each flat bot's balance must be its capital plus the realized P&L
-    # of its closed positions (P&L after both fees, recorded per position, not per order). A
-    # second execution of any order would move the cash a second time.
-    flat_bots = store.run(
-        lambda c: c.execute(
-            "SELECT b.id, b.capital, pb.balance, "
-            "(SELECT coalesce(sum(realized_pnl), 0) FROM positions p WHERE p.bot_id = b.id) "
-            "FROM bots b JOIN paper_balances pb ON pb.bot_id = b.id "
-            "WHERE NOT EXISTS (SELECT 1 FROM positions p WHERE p.bot_id = b.id AND p.status = 'OPEN') "
-            "AND NOT EXISTS (SELECT 1 FROM trade_queue q WHERE q.bot_id = b.id "
-            "AND q.status IN ('PENDING', 'EXECUTING'))"
-        ).fetchall()
-    )
+    # No signal became two orders, counted at the paper venue (its cash per bot).
+    flat_bots = flat_paper_bots(store)
     assert any(pnl != 0 for *_, pnl in flat_bots), flat_bots
     for bot_id, capital, balance, pnl in flat_bots:
         assert balance == pytest.approx(capital + pnl, abs=1e-9), bot_id

@@ -9,16 +9,24 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
+import yaml
+
+from botbox_dagster.adapters.ledger import LedgerStore
+from botbox_dagster.demo.run import demo_fleet_file
 from botbox_dagster.settings import dagster_environment, load_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# Tight scalping stops so positions open and close within the few minutes a test runs.
+TIGHT_SCALPING = {"extends": "scalping", "stop_loss": {"pct": 0.08}, "take_profit": {"pct": 0.08}}
 
 
 def botbox_env(home: Path) -> dict[str, str]:
@@ -37,6 +45,58 @@ def botbox(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [_bin("botbox"), *args], env=botbox_env(home), check=True, capture_output=True, text=True
     )
+
+
+def prepare_trading_demo(home: Path) -> None:
+    """The demo (its replay recording and fleet) on ``home``, its 1m scalpers with tight stops
+    and targets so that positions open and close within minutes."""
+    botbox(home, "demo-prepare")
+    fleet: dict[str, Any] = yaml.safe_load(demo_fleet_file().read_text())
+    fleet["strategies"]["scalp-1m"] = TIGHT_SCALPING
+    fleet_file = home / "fleet.yaml"
+    fleet_file.write_text(yaml.safe_dump(fleet))
+    botbox(home, "bots", "load", str(fleet_file))
+
+
+def flat_paper_bots(store: LedgerStore) -> list[tuple[str, float, float, float]]:
+    """(bot, capital, cash at the paper venue, realized P&L) of each bot with no open position
+    and nothing queued or in flight. The venue's cash moves once per order it executes, so a
+    flat bot's cash is its capital plus its realized P&L (after both fees, recorded per
+    position, not per order); an order executed twice would move it twice."""
+    return store.run(
+        lambda c: c.execute(
+            "SELECT b.id, b.capital, pb.balance, "
+            "(SELECT coalesce(sum(realized_pnl), 0) FROM positions p WHERE p.bot_id = b.id) "
+            "FROM bots b JOIN paper_balances pb ON pb.bot_id = b.id "
+            "WHERE NOT EXISTS (SELECT 1 FROM positions p WHERE p.bot_id = b.id "
+            "AND p.status = 'OPEN') "
+            "AND NOT EXISTS (SELECT 1 FROM trade_queue q WHERE q.bot_id = b.id "
+            "AND q.status IN ('PENDING', 'EXECUTING'))"
+        ).fetchall()
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def processes_with_home(home: Path) -> dict[int, str]:
+    """Live processes whose environment has ``BOTBOX_HOME=home``: PID -> command line."""
+    entry = f"BOTBOX_HOME={home}".encode()
+    found = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            environ = Path(f"/proc/{name}/environ").read_bytes()
+            cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if entry in environ.split(b"\0"):  # a zombie's environ reads empty
+            found[int(name)] = cmdline.replace(b"\0", b" ").decode(errors="replace")[:160]
+    return found
 
 
 @contextmanager
