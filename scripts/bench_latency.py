@@ -68,6 +68,16 @@ WHERE o.status = 'FILLED'
 """
 
 
+# Where the minute run's time goes: its first step's start and its tick's end, after the minute
+# (the first slot excluded, as above).
+SLOTS_SQL = """
+SELECT epoch(started_at) - epoch(slot), epoch(finished_at) - epoch(slot)
+FROM minute_slots
+WHERE started_at IS NOT NULL AND finished_at IS NOT NULL
+  AND slot > (SELECT min(slot) FROM minute_slots)
+"""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -90,6 +100,7 @@ def main() -> int:
         with running_daemon(home):
             wait_until(lambda: False, timeout=args.minutes * 60, interval=10)
         rows = store.run(lambda c: c.execute(STAGES_SQL).fetchall())
+        slots = store.run(lambda c: c.execute(SLOTS_SQL).fetchall())
         runs = store.run(lambda c: c.execute("SELECT count(*) FROM orders").fetchone()[0])
     if not rows:
         print("no order was filled from a signal: nothing to measure")
@@ -108,6 +119,14 @@ def main() -> int:
         print(
             f"{name:<32} {percentile(vals, 0.5):8.1f} {percentile(vals, 0.95):8.1f} {max(vals):8.1f}"
         )
+    if slots:
+        starts, ends = ([float(v) for v in col] for col in zip(*slots, strict=True))
+        print(f"minute runs: {len(slots)} after the first")
+        for name, vals in (("minute -> run's first step", starts), ("minute -> tick done", ends)):
+            print(
+                f"{name:<32} {percentile(vals, 0.5):8.1f} {percentile(vals, 0.95):8.1f} "
+                f"{max(vals):8.1f}"
+            )
     return 0
 
 
