@@ -7,7 +7,8 @@ so every process and every restart of the sensor sees the same state.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -92,8 +93,13 @@ def evaluate_alerts(
     return AlertReport(conditions, notifications, deliveries, state)
 
 
+# Run failures alerted while the ledger could not record them (locked past the wait, disk
+# full: often the very reason the run failed), by job: throttled in this process alone.
+_UNRECORDED_SENT: dict[str, datetime] = {}
+
+
 def notify_run_failure(
-    store: LedgerStore,
+    open_store: Callable[[], LedgerStore],
     channels: Sequence[Channel],
     *,
     job_name: str,
@@ -104,19 +110,35 @@ def notify_run_failure(
 ) -> list[Delivery] | None:
     """A CRITICAL alert for a failed run, at most one per job per ``window`` (None: throttled).
 
-    Failures held back are counted and reported with the next alert for that job.
+    Failures held back are counted and reported with the next alert for that job. When the
+    ledger cannot be opened, read or written (the failure may be the ledger's own), the alert is
+    still sent, throttled in this process only, and says so: the sensor never loses it.
     """
     now = now or datetime.now(UTC)
-    book = _load(store, RUN_FAILURES)
+    try:
+        store = open_store()
+        book = _load(store, RUN_FAILURES)
+    except Exception as exc:  # whatever keeps the ledger out of reach
+        return _notify_unrecorded(channels, job_name, run_id, message, now, window, exc)
     entry = book.get(job_name) or {}
     last = datetime.fromisoformat(entry["last_sent"]) if entry.get("last_sent") else None
     if alerts.throttled(last, now, window):
         book[job_name] = {**entry, "held_back": int(entry.get("held_back", 0)) + 1}
-        store.set_control(RUN_FAILURES, book, by="run_failure_alert_sensor", now=now)
+        with contextlib.suppress(Exception):  # a count the ledger cannot keep is only a count
+            store.set_control(RUN_FAILURES, book, by="run_failure_alert_sensor", now=now)
         return None
     held = int(entry.get("held_back", 0))
     text = message + (f"\n({held} earlier failure(s) of this job were not alerted)" if held else "")
-    notification = alerts.Notification(
+    book[job_name] = {"last_sent": now.isoformat(), "held_back": 0}
+    try:
+        store.set_control(RUN_FAILURES, book, by="run_failure_alert_sensor", now=now)
+    except Exception as exc:
+        return _notify_unrecorded(channels, job_name, run_id, text, now, window, exc)
+    return deliver([_run_failed(job_name, run_id, text, now)], channels)
+
+
+def _run_failed(job_name: str, run_id: str, text: str, now: datetime) -> alerts.Notification:
+    return alerts.Notification(
         alerts.Kind.FIRING,
         alerts.Severity.CRITICAL,
         f"run_failed:{job_name}",
@@ -124,6 +146,19 @@ def notify_run_failure(
         text,
         now,
     )
-    book[job_name] = {"last_sent": now.isoformat(), "held_back": 0}
-    store.set_control(RUN_FAILURES, book, by="run_failure_alert_sensor", now=now)
-    return deliver([notification], channels)
+
+
+def _notify_unrecorded(
+    channels: Sequence[Channel],
+    job_name: str,
+    run_id: str,
+    message: str,
+    now: datetime,
+    window: timedelta,
+    exc: Exception,
+) -> list[Delivery] | None:
+    if alerts.throttled(_UNRECORDED_SENT.get(job_name), now, window):
+        return None
+    _UNRECORDED_SENT[job_name] = now
+    note = f"\n(the ledger could not record this alert: {type(exc).__name__}: {exc})"
+    return deliver([_run_failed(job_name, run_id, message + note, now)], channels)

@@ -7,7 +7,8 @@ to the last byte. Either way a ``trading_minute_job`` run and an ``execute_trade
 with a readable error (``LedgerBusyError`` naming the file, the time waited and the holder's PID;
 DuckDB's "No space left on device" naming the file), write nothing (each unit of work is one
 transaction), send nothing, and the runs after the release succeed and trade the queued row.
-A failed run is what ``run_failure_alert_sensor`` turns into an alert.
+``run_failure_alert_sensor`` turns the failed run into an alert even though the ledger, where it
+keeps its throttle, is out of reach.
 """
 
 from __future__ import annotations
@@ -31,9 +32,13 @@ from botbox_dagster.defs.execution.jobs import (
     execute_trades_job,
     execution_run_config,
 )
+from botbox_dagster.defs.operations.resources import AlertsResource
+from botbox_dagster.defs.operations.sensors import run_failure_alert_sensor
 from botbox_dagster.defs.resources import LedgerResource, MarketDataResource, TradingResource
 from botbox_dagster.defs.trading.minute import trading_minute_job
+from botbox_dagster.services import alerting
 from botbox_dagster_tests.support.daemon import botbox
+from botbox_dagster_tests.support.receiver import receiver
 from botbox_dagster_tests.support.trading import enqueue
 
 pytestmark = pytest.mark.integration
@@ -77,6 +82,8 @@ def demo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     botbox(home, "demo-prepare")  # the demo fleet, on its replay recording
     monkeypatch.setenv("BOTBOX_HOME", str(home))  # where its replay_dir points
+    # Alerts the ledger could not record are throttled per process: none sent yet.
+    monkeypatch.setattr(alerting, "_UNRECORDED_SENT", {})
     return home
 
 
@@ -86,15 +93,45 @@ def _counts(store: LedgerStore) -> dict[str, int]:
     )
 
 
-def _minute(ledger: Path) -> dg.ExecuteInProcessResult:
+def _minute(ledger: Path, instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
     return trading_minute_job.execute_in_process(
         resources={
             "ledger": LedgerResource(path=str(ledger), max_wait_seconds=WAIT),
             "market_data": MarketDataResource(request_timeout_ms=5000),
         },
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=instance or dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
+
+
+def _alert_for(
+    result: dg.ExecuteInProcessResult, instance: dg.DagsterInstance, ledger: Path, url: str
+) -> None:
+    """What run_failure_alert_sensor does with the failed run, ``url`` its webhook."""
+    failure = (
+        instance.get_records_for_run(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+        .records[0]
+        .event_log_entry.dagster_event
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TEST_FAULT_ALERT_HOOK", url)
+        _sense(result, instance, ledger, failure)
+
+
+def _sense(
+    result: dg.ExecuteInProcessResult, instance: dg.DagsterInstance, ledger: Path, failure: Any
+) -> None:
+    context = dg.build_run_status_sensor_context(
+        sensor_name="run_failure_alert_sensor",
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        dagster_event=failure,
+        resources={
+            "ledger": LedgerResource(path=str(ledger), max_wait_seconds=WAIT),
+            "alerts": AlertsResource(json_webhook_env="TEST_FAULT_ALERT_HOOK"),
+        },
+    ).for_run_failure()
+    run_failure_alert_sensor(context)
 
 
 def _execute(ledger: Path) -> dg.ExecuteInProcessResult:
@@ -126,9 +163,18 @@ def _runs_fail_write_nothing_then_resume(ledger: Path, fault: Any, expected: lis
     row = enqueue(store, "btc-scalper", symbol="BTC/USDT", size=0.001)
     before = _counts(store)
 
-    with fault as holder:
-        minute = _minute(ledger)
+    instance = dg.DagsterInstance.ephemeral()
+    with fault as holder, receiver() as hooks:
+        minute = _minute(ledger, instance)
         execution = _execute(ledger)
+        # The operator hears of it although the ledger cannot record the alert.
+        _alert_for(minute, instance, ledger, hooks.url("/hook"))
+        [alert] = hooks.bodies("/hook")
+        assert alert["severity"] == "critical", alert
+        assert alert["title"].startswith("run failed: trading_minute_job"), alert
+        assert "the ledger could not record this alert" in alert["text"], alert
+        for text in expected:
+            assert text.format(holder=holder, ledger=ledger) in alert["text"], alert
     for result in (minute, execution):
         assert not result.success
         message = _failure(result)

@@ -54,7 +54,7 @@ def run_failure_alert_sensor(
     """Alert on a failed run (backstop for failures the health rules do not see)."""
     run = context.dagster_run
     notify_run_failure(
-        ledger.store(),
+        ledger.store,  # opened inside: a ledger out of reach must not stop the alert
         alerts.channels(),
         job_name=run.job_name,
         run_id=run.run_id,
