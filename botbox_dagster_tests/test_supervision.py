@@ -225,3 +225,4 @@ def test_sigterm_stops_botbox_serve_and_everything_it_started(tmp_path: Path) ->
         # The supervisor returns only once its watchdog has seen everything gone.
         _assert_all_gone(home, log, timeout=10)
         assert "botbox: stopped" in _tail(log)
+        assert "restarting Dagster" not in log.read_text()  # a stop is never a crash
