@@ -146,6 +146,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     sig = summary["signals_last_hour"]
     print(f"signals, last hour: {sig['total']} ({_fmt(sig['by_status'])})")
     print(f"trades filled, last hour: {summary['trades_last_hour']}")
+    loop = summary["minute_loop"]
+    lag = loop["tick_lag_p95_seconds"]
+    print(
+        f"minute loop: tick lag p95 {'-' if lag is None else f'{lag:.1f} s'}, "
+        f"slots skipped last hour {loop['skipped_last_hour']}"
+        + (f" (last: {loop['last_skip_reason']})" if loop["last_skip_reason"] else "")
+    )
     queue = summary["trade_queue"]
     print(f"trade queue: {queue['total']} ({_fmt(queue['by_status'])})")
     _print_positions(summary["positions"])

@@ -69,6 +69,23 @@ def test_load_list_pause_resume_status(
     }
 
 
+def test_status_shows_the_minute_loop_falling_behind(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from botbox_dagster.adapters.ledger import LedgerStore
+    from botbox_dagster_tests.support.seed import overloaded_minute_loop
+
+    home.mkdir(parents=True)
+    reason = overloaded_minute_loop(LedgerStore(home / "botbox.duckdb"), datetime.now(UTC))
+    assert main(["status"]) == 0
+    [line] = [x for x in capsys.readouterr().out.splitlines() if x.startswith("minute loop:")]
+    # ticks ended 20 s and 95 s after their minutes: p95 by linear interpolation 91.25 s
+    assert line == f"minute loop: tick lag p95 91.2 s, slots skipped last hour 1 (last: {reason})"
+    assert main(["status", "--json"]) == 0
+    loop = json.loads(capsys.readouterr().out)["minute_loop"]
+    assert loop["skipped_last_hour"] == 1 and loop["last_skip_reason"] == reason
+
+
 def test_status_shows_pnl_per_currency_and_converted(
     home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

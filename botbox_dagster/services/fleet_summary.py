@@ -79,6 +79,15 @@ def summary_json(m: FleetMetrics) -> dict[str, Any]:
             for f in m.markets
         ],
         "pause_all": m.pause,
+        "minute_loop": {
+            "tick_lag_p50_seconds": m.minute_loop.tick_lag_p50,
+            "tick_lag_p95_seconds": m.minute_loop.tick_lag_p95,
+            "start_lag_p95_seconds": m.minute_loop.start_lag_p95,
+            "skipped_last_15_minutes": m.minute_loop.skipped,
+            "skipped_last_hour": m.minute_loop.skipped_hour,
+            "skipped_last_day": m.minute_loop.skipped_day,
+            "last_skip_reason": m.minute_loop.last_skip_reason,
+        },
     }
 
 
