@@ -26,7 +26,12 @@ def test_backoff_doubles_to_its_cap_and_resets_after_a_healthy_run() -> None:
     assert backoff.restarts == 10
 
 
-def _answer(location: dict[str, Any], healthy: bool | None = True) -> dict[str, Any]:
+NOW = 1_800_000_000.0
+
+
+def _answer(
+    location: dict[str, Any], healthy: bool | None = True, heartbeat: float = NOW - 20
+) -> dict[str, Any]:
     return {
         "workspaceOrError": {
             "__typename": "Workspace",
@@ -37,7 +42,12 @@ def _answer(location: dict[str, Any], healthy: bool | None = True) -> dict[str, 
         "instance": {
             "daemonHealth": {
                 "allDaemonStatuses": [
-                    {"daemonType": "SCHEDULER", "required": True, "healthy": healthy},
+                    {
+                        "daemonType": "SCHEDULER",
+                        "required": True,
+                        "healthy": healthy,
+                        "lastHeartbeatTime": heartbeat,
+                    },
                     {"daemonType": "BACKFILL", "required": False, "healthy": False},
                 ]
             }
@@ -46,7 +56,7 @@ def _answer(location: dict[str, Any], healthy: bool | None = True) -> dict[str, 
 
 
 def test_a_healthy_answer_is_no_problem() -> None:
-    assert _problem(_answer({"__typename": "RepositoryLocation"})) is None
+    assert _problem(_answer({"__typename": "RepositoryLocation"}), NOW) is None
 
 
 def test_an_unreachable_code_server_and_a_stale_daemon_are_named() -> None:
@@ -54,11 +64,14 @@ def test_an_unreachable_code_server_and_a_stale_daemon_are_named() -> None:
         "__typename": "PythonError",
         "message": "DagsterUserCodeUnreachableError: Could not reach user code server.\nmore",
     }
-    problem = _problem(_answer(error, healthy=False))
+    problem = _problem(_answer(error, healthy=False), NOW)
     assert problem == (
         "code location botbox: DagsterUserCodeUnreachableError: Could not reach user code "
         "server.; daemon SCHEDULER has no fresh heartbeat"
     )
+    # Dagster still calls a daemon healthy 30 minutes after its last heartbeat: not BotBox.
+    stale = _answer({"__typename": "RepositoryLocation"}, heartbeat=NOW - 200)
+    assert _problem(stale, NOW) == "daemon SCHEDULER: last heartbeat 200 s ago"
 
 
 def test_a_webserver_that_does_not_answer_is_a_problem() -> None:

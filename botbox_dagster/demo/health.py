@@ -6,8 +6,7 @@ the process that loads the definitions and starts the runs): with that one gone,
 daemon report the code location as unreachable, and no schedule or sensor ticks again, while
 every process ``botbox serve`` started still runs. So the supervisor asks the webserver, over
 its GraphQL API, what an operator would look at: does it answer, does the code location load,
-and are the required daemons healthy (a heartbeat within Dagster's tolerance). See the README,
-"Guarantees".
+and have the required daemons sent a heartbeat lately. See the README, "Guarantees".
 
 Standard library only: the supervisor imports no Dagster.
 """
@@ -15,12 +14,15 @@ Standard library only: the supervisor imports no Dagster.
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from botbox_dagster.adapters.supervision import find_processes
 
+# Daemons heartbeat every 30 s; Dagster calls one unhealthy only after 30 minutes without one.
+STALE_HEARTBEAT_SECONDS = 180.0
 # What each process of ``dagster dev`` is called in the operator's line, by its command line.
 _COMPONENTS = (
     ("-m dagster_webserver", "webserver"),
@@ -41,12 +43,14 @@ _QUERY = """
       }
     }
   }
-  instance { daemonHealth { allDaemonStatuses { daemonType required healthy } } }
+  instance {
+    daemonHealth { allDaemonStatuses { daemonType required healthy lastHeartbeatTime } }
+  }
 }
 """
 
 
-def stack_problem(host: str, port: int, timeout: float = 10.0) -> str | None:
+def stack_problem(host: str, port: int, timeout: float = 20.0) -> str | None:
     """What is wrong with the stack behind the webserver at ``host:port``, None if nothing.
 
     The answer is one line an operator can read (``code location botbox: Could not reach user
@@ -63,10 +67,10 @@ def stack_problem(host: str, port: int, timeout: float = 10.0) -> str | None:
             body: dict[str, Any] = json.loads(resp.read())
     except (OSError, ValueError) as exc:  # refused, timed out, HTTP error, not JSON
         return f"the webserver does not answer ({type(exc).__name__}: {exc})"
-    return _problem(body.get("data") or {})
+    return _problem(body.get("data") or {}, time.time())
 
 
-def _problem(data: dict[str, Any]) -> str | None:
+def _problem(data: dict[str, Any], now: float) -> str | None:
     problems = []
     workspace = data.get("workspaceOrError") or {}
     for entry in workspace.get("locationEntries") or []:
@@ -76,7 +80,14 @@ def _problem(data: dict[str, Any]) -> str | None:
             problems.append(f"code location {entry.get('name')}: {' '.join(message)[:200]}")
     health = (data.get("instance") or {}).get("daemonHealth") or {}
     for status in health.get("allDaemonStatuses") or []:
-        if status.get("required") and status.get("healthy") is False:
+        if not status.get("required"):
+            continue
+        last = status.get("lastHeartbeatTime")
+        if last is not None and now - float(last) > STALE_HEARTBEAT_SECONDS:
+            problems.append(
+                f"daemon {status.get('daemonType')}: last heartbeat {now - last:.0f} s ago"
+            )
+        elif status.get("healthy") is False:
             problems.append(f"daemon {status.get('daemonType')} has no fresh heartbeat")
     return "; ".join(problems) or None
 

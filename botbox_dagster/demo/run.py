@@ -100,6 +100,7 @@ class _Stack:
         self.problem_since: float | None = None
         self.components: dict[int, str] = {}
         self.lost: str | None = None  # the first component seen, then gone: "daemon (PID 1)"
+        self.lost_at = 0.0
 
     def healthy_for(self) -> float:
         """How long the stack ran healthily before its problem began (or until now)."""
@@ -112,7 +113,7 @@ class _Stack:
         for pid, name in self.components.items():
             # The first to go is the one that died: dagster dev stops the others after it.
             if pid not in now and self.lost is None and self.proc.poll() is None:
-                self.lost = f"{name} (PID {pid})"
+                self.lost, self.lost_at = f"{name} (PID {pid})", time.monotonic()
                 _say(f"the Dagster {self.lost} is gone")
         self.components = now
 
@@ -121,7 +122,9 @@ class _Stack:
         now = time.monotonic()
         problem = stack_problem(host, port)
         if problem is None:
-            if self.lost is not None and self.healthy_since is not None:
+            # The webserver may take a while to notice a lost code server: a loss is over once
+            # the stack has answered healthy for a good while after it.
+            if self.lost is not None and now - self.lost_at > 2 * UNHEALTHY_SECONDS:
                 _say(f"the Dagster stack recovered by itself from the loss of {self.lost}")
                 self.lost = None
             self.problem_since = None
