@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,19 @@ def shared_data_dir() -> Path | None:
         if (path / "candles").is_dir():
             return path
     return None
+
+
+@pytest.fixture(autouse=True)
+def _no_stale_defs_state_storage() -> Iterator[None]:
+    """Each test starts without a current defs-state storage. A ``dg.instance_for_test`` sets
+    Dagster's process-global one (a ContextVar) and can leave it behind, pointing at the disposed
+    instance; the next ``materialize`` then fails with "Attempted to resolve undefined
+    DagsterInstance weakref"."""
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    _current_storage.set(None)
+    yield
+    _current_storage.set(None)
 
 
 @pytest.fixture(scope="session")
